@@ -110,7 +110,7 @@ class TriggerConfig:
     window_labels: int = 60  # audit labels of the most recent rows used for the estimate
     on_drift: bool = True
     confidence_drop: float = 0.1  # label-free: mean confidence below reference by this much
-    every_batches: int = 0  # periodic retrain; 0 disables
+    every_rows: int = 0  # retrain after the champion served this many predictions; 0 disables
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ class RetrainConfig:
     dataset_policy: str = "all"  # all | window
     window_rows: int = 2000
     mode: str = "finetune"  # scratch | finetune
-    max_epochs: int = 40
+    max_epochs: int = 40  # training from scratch
+    finetune_epochs: int = 15  # fine-tuning from the champion's weights
     batch_size: int = 64
     learning_rate: float = 0.003
     seed: int = 0
@@ -137,6 +138,7 @@ class GateConfig:
 class ScheduleConfig:
     drift_check_cron: str = "0 * * * *"
     curate_cron: str = "15 * * * *"
+    trigger_check_cron: str = "45 * * * *"
     sync_labels_interval_s: int = 300
     retrain_cron: str = "30 2 * * *"
 

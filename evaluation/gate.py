@@ -1,0 +1,192 @@
+"""The promotion gate: a pure decision on a report card, with the numbers behind it.
+
+Why pure: the same card and rules always give the same verdict, so a decision can be
+replayed and audited; the caller (a flow) moves the registry alias, the gate never does.
+The challenger is promoted only if every check passes; every check is reported, passed
+or not, so a refusal lists all that is wrong at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: float slack, so a challenger exactly at the limit is not refused by rounding
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """Limits of the gate; the defaults match `flows.config.GateConfig`."""
+
+    tolerance: float = 0.005  # challenger may trail the champion overall by at most this
+    slice_tolerance: float = 0.05  # ...and on any one slice by at most this
+    min_slice_rows: int = 20  # slices smaller than this (in either model) are not compared
+    min_eval_rows: int = 50  # below this the eval set is too small to decide anything
+    require_expectations: bool = True  # every expectation test of the challenger must pass
+
+    def __post_init__(self) -> None:
+        for name in ("tolerance", "slice_tolerance"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ValueError(f"gate {name} = {value}: use a share in [0, 1), e.g. 0.005")
+        for name in ("min_slice_rows", "min_eval_rows"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"gate {name} = {value}: use a positive whole number of rows")
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The verdict: `promote`, human `reasons` with the numbers, and one dict per check."""
+
+    promote: bool
+    reasons: tuple[str, ...]
+    checks: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        d["checks"] = [dict(c) for c in self.checks]
+        return d
+
+
+class GateRefused(Exception):
+    """Raised by callers that prefer an exception to a `promote=False` decision."""
+
+    def __init__(self, decision: GateDecision) -> None:
+        self.decision = decision
+        failed = [c["detail"] for c in decision.checks if not c["passed"]]
+        super().__init__("gate refused promotion: " + "; ".join(failed or list(decision.reasons)))
+
+
+def _check(name: str, passed: bool, value: Any, limit: Any, detail: str) -> dict[str, Any]:
+    return {"name": name, "passed": bool(passed), "value": value, "limit": limit, "detail": detail}
+
+
+def _need(section: dict[str, Any], key: str, where: str) -> Any:
+    if key not in section or section[key] is None:
+        raise ValueError(
+            f"card has no {where}.{key}: build the card with evaluation.report_card.build_card"
+        )
+    return section[key]
+
+
+def _compare(metric: str, chall: float, champ: float, tolerance: float) -> dict[str, Any]:
+    """Challenger must reach champion - tolerance on `metric`."""
+    limit = champ - tolerance
+    passed = chall >= limit - _EPS
+    detail = (
+        f"{metric} {chall:.3f} vs champion {champ:.3f} ({chall - champ:+.3f}, "
+        f"tolerance {-tolerance:+.3f}): {'ok' if passed else 'regressed'}"
+    )
+    return _check(metric, passed, chall, limit, detail)
+
+
+def _slice_checks(
+    chall: dict[str, Any], champ: dict[str, Any], rules: GateRules
+) -> tuple[list[dict[str, Any]], int]:
+    """One check per slice with enough rows in both models; also the number skipped."""
+    checks: list[dict[str, Any]] = []
+    skipped = 0
+    for key, values in sorted((chall.get("slices") or {}).items()):
+        for value, s in sorted(values.items()):
+            other = (champ.get("slices") or {}).get(key, {}).get(value)
+            if other is None or min(s["n"], other["n"]) < rules.min_slice_rows:
+                skipped += 1
+                continue
+            a, b = float(s["accuracy"]), float(other["accuracy"])
+            name = f"slice {key}={value}"
+            passed = a >= b - rules.slice_tolerance - _EPS
+            detail = (
+                f"{name} accuracy {a:.3f} vs champion {b:.3f} ({a - b:+.3f}, "
+                f"tolerance {-rules.slice_tolerance:+.3f}, {min(s['n'], other['n'])} rows): "
+                f"{'ok' if passed else 'regressed'}"
+            )
+            checks.append(_check(name, passed, a - b, -rules.slice_tolerance, detail))
+    return checks, skipped
+
+
+def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
+    """Promote the challenger only if every rule holds; say why either way.
+
+    Rules: (a) the eval set has at least `min_eval_rows` rows; (b) challenger accuracy and
+    macro-F1 reach the champion's minus `tolerance`; (c) no slice with `min_slice_rows` rows
+    in both models loses more than `slice_tolerance` accuracy; (d) every expectation test of
+    the challenger passes (when `require_expectations`). With no champion, (a) and (d) only.
+    A `"gate"` key already in the card is ignored: the decision depends on the numbers only.
+    """
+    models = card.get("models") or {}
+    chall = models.get("challenger")
+    if not chall:
+        raise ValueError(
+            "card has no models.challenger: build it with evaluation.report_card.build_card"
+        )
+    champ = models.get("champion")
+    checks: list[dict[str, Any]] = []
+    reasons: list[str] = []
+
+    n = int(_need(chall, "n", "models.challenger"))
+    if champ:
+        n = min(n, int(_need(champ, "n", "models.champion")))
+    ok = n >= rules.min_eval_rows
+    detail = f"eval set {n} rows (minimum {rules.min_eval_rows}): " + (
+        "ok" if ok else "too few to decide, label more audit samples"
+    )
+    checks.append(_check("eval_rows", ok, n, rules.min_eval_rows, detail))
+    reasons.append(detail)
+
+    if champ:
+        for metric in ("accuracy", "macro_f1"):
+            c = _compare(
+                metric,
+                float(_need(chall, metric, "models.challenger")),
+                float(_need(champ, metric, "models.champion")),
+                rules.tolerance,
+            )
+            checks.append(c)
+            reasons.append(c["detail"])
+        slice_checks, skipped = _slice_checks(chall, champ, rules)
+        checks += slice_checks
+        bad = [c for c in slice_checks if not c["passed"]]
+        reasons += [c["detail"] for c in bad]
+        if not bad:
+            small = f", {skipped} skipped (< {rules.min_slice_rows} rows)" if skipped else ""
+            if slice_checks:
+                worst = min(slice_checks, key=lambda c: c["value"])
+                reasons.append(
+                    f"slices: {len(slice_checks)} compared{small}, worst {worst['name'].removeprefix('slice ')} "
+                    f"({worst['value']:+.3f}, tolerance {-rules.slice_tolerance:+.3f}): ok"
+                )
+            else:
+                reasons.append(f"slices: none compared{small}")
+    else:
+        reasons.append(
+            "no champion yet: accuracy, macro-F1 and slice comparisons skipped "
+            "(first model needs enough eval rows and passing expectations)"
+        )
+
+    results = chall.get("expectations") or []
+    failed = [e for e in results if not e.get("passed")]
+    if rules.require_expectations:
+        for e in results:
+            status = "ok" if e.get("passed") else "failed"
+            checks.append(
+                _check(
+                    f"expectation {e['name']}",
+                    bool(e.get("passed")),
+                    e.get("value"),
+                    e.get("threshold"),
+                    f"expectation {e['name']} {status}: {e.get('detail', '')}",
+                )
+            )
+        reasons += [f"expectation {e['name']} failed: {e.get('detail', '')}" for e in failed]
+        if not failed:
+            reasons.append(f"expectations: {len(results)}/{len(results)} passed: ok")
+    elif failed:
+        reasons.append(
+            f"expectations: {len(failed)}/{len(results)} failed, ignored (require_expectations=False)"
+        )
+
+    promote = all(c["passed"] for c in checks)
+    return GateDecision(promote=promote, reasons=tuple(reasons), checks=tuple(checks))

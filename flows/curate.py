@@ -1,0 +1,106 @@
+"""`curate`: pick what humans should label and send it to Label Studio.
+
+Order matters for idempotency: the selection is first written to the queue log (an
+append-only record of what was picked and why), then every queued id that Label Studio
+does not hold yet is imported. A run that dies between the two steps is completed by the
+next run; Label Studio never holds a request id twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from curation.sampling import select
+from flows.runtime import Runtime, open_runtime
+from storage.queue_log import QueueLog
+from storage.state import read_state, write_state
+
+
+def labeling_project(rt: Runtime, adapter) -> int:
+    """The Label Studio project of this data home, created on first use."""
+    state = read_state(rt.home, "labelstudio") or {}
+    title = state.get("project_title") or rt.cfg.labelstudio.project_title
+    project_id = adapter.ensure_project(title, rt.task.labeling_config)
+    if state.get("project_id") != project_id:
+        write_state(rt.home, "labelstudio", {"project_id": project_id, "project_title": title})
+    return project_id
+
+
+@task(name="select-samples", cache_policy=NO_CACHE)
+def select_samples(rt: Runtime, budget: int, seed: int) -> dict:
+    cfg = rt.cfg.curation
+    candidates = rt.queries.candidates(cfg.window_rows)
+    selection = select(
+        candidates, budget=budget, strategy=cfg.strategy, audit_share=cfg.audit_share, seed=seed
+    )
+    scores = dict(zip(selection.request_ids, selection.scores, strict=True))
+    QueueLog(rt.home).append(
+        list(selection.request_ids), list(selection.reasons), scores=[scores[i] for i in selection.request_ids]
+    )
+    return {
+        "candidates": candidates.num_rows,
+        "selected": len(selection.request_ids),
+        "uncertainty": sum(r == "uncertainty" for r in selection.reasons),
+        "audit": sum(r == "audit" for r in selection.reasons),
+    }
+
+
+@task(name="send-to-labelstudio", retries=2, retry_delay_seconds=[2, 5], cache_policy=NO_CACHE)
+def send_to_labelstudio(rt: Runtime) -> dict:
+    from curation.labelstudio import LSTask
+
+    adapter = rt.labelstudio()
+    project_id = labeling_project(rt, adapter)
+    queued = rt.queries.queued(unlabeled_only=True)
+    present = adapter.existing_request_ids(project_id)
+    todo = [r for r in queued.to_pylist() if r["request_id"] not in present]
+    tasks = [
+        LSTask(
+            request_id=r["request_id"],
+            image=rt.task.render(r["input"]),
+            pred_label=r["pred"],
+            score=float(r["confidence"]),
+            model_version=r["model_version"],
+            reason=r["reason"],
+        )
+        for r in todo
+    ]
+    created = adapter.import_tasks(project_id, tasks) if tasks else {}
+    return {"project_id": project_id, "imported": len(tasks), "already_present": len(queued) - len(tasks),
+            "task_ids": len(created)}
+
+
+@flow(name="curate", log_prints=True)
+def curate_flow(
+    budget: int | None = None,
+    seed: int | None = None,
+    config_path: str | None = None,
+    home: str | None = None,
+) -> dict:
+    """Select uncertain samples plus a random audit share and queue them in Label Studio."""
+    rt = open_runtime(config_path, home)
+    budget = rt.cfg.curation.budget_per_batch if budget is None else budget
+    if budget < 0:
+        raise ValueError(f"budget = {budget} must be zero or more")
+    seed = int(datetime.now(UTC).timestamp()) if seed is None else seed
+    picked = select_samples(rt, budget, seed)
+    sent = send_to_labelstudio(rt)
+    result = {**picked, **sent}
+    write_state(rt.home, "last_curate", {**result, "ts": datetime.now(UTC).isoformat()})
+    md = (
+        "# Curation\n\n| candidates | selected | uncertainty | audit | imported to Label Studio |\n"
+        "|---|---|---|---|---|\n"
+        f"| {picked['candidates']} | {picked['selected']} | {picked['uncertainty']} | {picked['audit']} "
+        f"| {sent['imported']} |\n"
+    )
+    create_markdown_artifact(md, key="curate", description="Latest curation round")
+    print(
+        f"selected {picked['selected']} of {picked['candidates']} candidates "
+        f"({picked['uncertainty']} uncertain, {picked['audit']} audit); "
+        f"{sent['imported']} imported into Label Studio project {sent['project_id']}"
+    )
+    return result

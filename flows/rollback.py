@@ -1,0 +1,23 @@
+"""`rollback`: put the previous champion back, in one atomic step on the registry file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow
+
+from flows.runtime import open_runtime
+from storage.state import append_event
+
+
+@flow(name="rollback", log_prints=True)
+def rollback_flow(reason: str = "manual rollback", config_path: str | None = None,
+                  home: str | None = None) -> dict:
+    """Make the champion before the last move champion again; the move is kept in the history."""
+    rt = open_runtime(config_path, home)
+    before = rt.registry.get("champion")
+    after = rt.registry.rollback(reason=reason, actor="rollback")
+    event = {"from": before, "to": after, "reason": reason, "ts": datetime.now(UTC).isoformat()}
+    append_event(rt.home, "rollbacks", event)
+    print(f"rolled back champion {before} -> {after}: {reason}")
+    return event

@@ -1,0 +1,52 @@
+"""Which labeled rows a retrain learns from.
+
+Why a policy: after drift, old examples can teach the wrong thing ("all" keeps the clean
+seed set and everything since; "window" keeps only the most recent labels, so the model
+follows the present distribution). Fine-tuning from the champion is the other lever; it
+is `training.fit(init_state=...)`, orthogonal to which rows are chosen here.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+POLICIES = ("all", "window")
+SEED_SOURCE = "seed"  # the label log's `source` for the first champion's examples
+
+
+def select_rows(table: pa.Table, policy: Literal["all", "window"], window_rows: int) -> pa.Table:
+    """Rows to train on. Needs columns `ts` and `source` (label source: seed, labelstudio, ...).
+
+    - "all": every row, seed rows included (window_rows is ignored).
+    - "window": the `window_rows` most recent non-seed rows by `ts`, returned oldest first.
+
+    >>> import datetime as dt
+    >>> t = pa.table({"ts": [dt.datetime(2026, 1, d) for d in (1, 3, 2, 4)],
+    ...               "source": ["seed", "labelstudio", "labelstudio", "labelstudio"],
+    ...               "request_id": ["s", "c", "b", "d"]})
+    >>> select_rows(t, "window", 2)["request_id"].to_pylist()
+    ['c', 'd']
+    >>> select_rows(t, "all", 2).num_rows
+    4
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"dataset policy {policy!r} is unknown: use one of {list(POLICIES)}")
+    if policy == "all":
+        return table
+    missing = [c for c in ("ts", "source") if c not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"table has no column {missing[0]!r} (has {table.column_names}): "
+            "pass labeled examples with `ts` and the label `source`"
+        )
+    if window_rows < 1:
+        raise ValueError(f"window_rows = {window_rows}: a window keeps at least 1 row")
+    recent = table.filter(pc.not_equal(table["source"], SEED_SOURCE))
+    # stable sort: rows with equal ts keep their order, so the choice is reproducible
+    order = pc.sort_indices(recent, sort_keys=[("ts", "descending")])
+    kept = pc.sort_indices(order[:window_rows])  # back to table order among the kept rows
+    picked = recent.take(pc.take(order, kept))
+    return picked.take(pc.sort_indices(picked, sort_keys=[("ts", "ascending")]))

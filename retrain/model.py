@@ -1,0 +1,78 @@
+"""The generic Lightning module and inference helpers, for any `Task`.
+
+Why generic: the task supplies the network (`build_model`); the loss, optimiser and
+inference code are the same for every classifier the loop serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from retrain.task import Task
+
+
+class Classifier(pl.LightningModule):
+    """`task.build_model()` trained with cross-entropy and Adam.
+
+    `batch` is `(x, y)`: float inputs `(B, *task.input_shape)` and class indices `(B,)`.
+    """
+
+    def __init__(self, task: Task, lr: float = 3e-3) -> None:
+        super().__init__()
+        if not lr > 0:
+            raise ValueError(f"lr = {lr}: the learning rate must be > 0, e.g. 3e-3")
+        self.model: nn.Module = task.build_model()
+        self.lr = lr
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model(x), y)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+def predict_proba(module: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities `(N, C)` float32 (rows sum to 1) for inputs `(N, *input_shape)`.
+
+    Runs in eval mode without gradients, in chunks of `batch_size` rows so memory stays flat;
+    the module's train/eval mode is restored afterwards (no side effect on the caller).
+    """
+    x = np.array(x, dtype=np.float32)  # a copy: torch refuses to wrap read-only arrays quietly
+    if x.ndim < 2:
+        raise ValueError(f"x has shape {x.shape}: pass a batch (N, *input_shape); for one input use x[None]")
+    if batch_size < 1:
+        raise ValueError(f"batch_size = {batch_size}: must be >= 1")
+    was_training = module.training
+    module.eval()
+    chunks: list[np.ndarray] = []
+    try:
+        with torch.inference_mode():
+            # max(..., 1): an empty x still runs once, giving a (0, C) array of the right width
+            for start in range(0, max(len(x), 1), batch_size):
+                logits = module(torch.from_numpy(x[start : start + batch_size]))
+                chunks.append(torch.softmax(logits.double(), dim=1).float().numpy())
+    finally:
+        module.train(was_training)
+    return np.concatenate(chunks)
+
+
+def load_module(task: Task, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """A fresh `task.build_model()` with these weights, in eval mode, ready for predict_proba."""
+    module = task.build_model()
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"these weights do not fit task {task.name!r}'s model ({exc}): "
+            "load a model version trained for this task"
+        ) from None
+    return module.eval()

@@ -1,0 +1,158 @@
+"""Fit a task's model on labeled examples with Lightning, reproducibly and quietly.
+
+Why these choices: a retrain runs unattended inside a flow, so it must be deterministic
+(same inputs -> same weights, so a gate decision can be replayed), must not print progress
+bars or "GPU available" lines into flow logs, and must leave no global state behind (RNG
+seeds, torch flags, logger levels) for the next task in the same process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from retrain.model import Classifier, predict_proba
+from retrain.task import Task
+
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    state_dict: dict[str, torch.Tensor]  # CPU tensors, ready for the registry
+    epochs: int
+    train_loss: float  # mean cross-entropy of the final weights on the training set
+    train_accuracy: float  # accuracy of the final weights on the training set
+    seconds: float
+    n_train: int
+
+
+@contextmanager
+def _quiet_and_contained(seed: int) -> Iterator[None]:
+    """Silence Lightning's info lines and restore every global it touches on exit.
+
+    Lightning's `deterministic=True` flips `torch.use_deterministic_algorithms` and sets
+    CUBLAS_WORKSPACE_CONFIG for good; model init and shuffling use torch's global RNG.
+    """
+    levels = {name: logging.getLogger(name).level for name in _LIGHTNING_LOGGERS}
+    det = torch.are_deterministic_algorithms_enabled()
+    det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        for name in _LIGHTNING_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            # in-memory tensors: worker processes would only add start-up time
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 internals
+            torch.manual_seed(seed)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        torch.use_deterministic_algorithms(det, warn_only=det_warn)
+        torch.backends.cudnn.benchmark = benchmark
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
+
+
+def _check_inputs(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if len(x) == 0:
+        raise ValueError("x is empty: there is nothing to train on; label some examples first")
+    if tuple(x.shape[1:]) != tuple(task.input_shape):
+        raise ValueError(
+            f"x has shape {x.shape}, task {task.name!r} takes (N, {', '.join(map(str, task.input_shape))}): "
+            "decode inputs with task.decode_inputs"
+        )
+    if y.shape != (len(x),):
+        raise ValueError(f"y has shape {y.shape}, x has {len(x)} rows: give one class index per row")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y has dtype {y.dtype}: give class indices (task.class_index(name)), not names")
+    bad = y[(y < 0) | (y >= task.n_classes)]
+    if len(bad):
+        raise ValueError(
+            f"y has label {int(bad[0])}, outside the {task.n_classes} classes of task {task.name!r} "
+            f"(0..{task.n_classes - 1}): map labels with task.class_index"
+        )
+    return x, y.astype(np.int64)
+
+
+def fit(
+    task: Task,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    init_state: Mapping[str, torch.Tensor] | None = None,
+    max_epochs: int = 40,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = False,
+) -> FitResult:
+    """Train `task.build_model()` on inputs x `(N, *input_shape)` and class indices y.
+
+    With `init_state` (e.g. the champion's weights) training starts from those weights:
+    fine-tuning. The same arguments give the same weights.
+    """
+    x, y = _check_inputs(task, x, y)
+    if max_epochs < 1 or batch_size < 1:
+        raise ValueError(f"max_epochs = {max_epochs}, batch_size = {batch_size}: both must be >= 1")
+    started = time.perf_counter()
+    with _quiet_and_contained(seed), tempfile.TemporaryDirectory(prefix="loopwright-fit-") as root:
+        module = Classifier(task, lr=lr)
+        if init_state is not None:
+            try:
+                module.model.load_state_dict(init_state, strict=True)
+            except RuntimeError as exc:
+                raise ValueError(
+                    f"init_state does not fit task {task.name!r}'s model ({exc}): "
+                    "fine-tune from a model version of the same task"
+                ) from None
+        loader = DataLoader(
+            TensorDataset(torch.tensor(x), torch.tensor(y)),
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            devices=1,
+            max_epochs=max_epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            deterministic=True,
+            default_root_dir=root,  # nothing should be written; if it is, it goes away
+        )
+        trainer.fit(module, train_dataloaders=loader)
+        epochs = int(trainer.current_epoch)
+        net = module.model
+        probs = predict_proba(net, x)
+    picked = probs[np.arange(len(y)), y]
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return FitResult(
+        state_dict=state,
+        epochs=epochs,
+        train_loss=float(-np.log(np.clip(picked, 1e-12, None)).mean()),
+        train_accuracy=float((probs.argmax(axis=1) == y).mean()),
+        seconds=time.perf_counter() - started,
+        n_train=len(y),
+    )

@@ -1,0 +1,132 @@
+"""Append-only Parquet "parts": many writer processes, readers that only ever see whole files.
+
+A part is written under a hidden temporary name (`.<uuid8>.pid<pid>.<host>.parquet.tmp`,
+which the readers' `*.parquet` glob never matches), fsynced, then renamed into place. A writer
+that dies mid-write leaves only its temp file; `clean_leftovers` removes those once the pid
+encoded in the name is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from storage.atomic import fsync_dir
+
+TMP_SUFFIX = ".parquet.tmp"
+_TMP_RE = re.compile(r"^\.[0-9a-f]{8}\.pid(?P<pid>\d+)\.(?P<host>[A-Za-z0-9_-]*)\.parquet\.tmp$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# A temp file from another host cannot be checked by pid: remove it only when clearly stale.
+FOREIGN_STALE_SECONDS = 24 * 3600
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def write_part(table: pa.Table, folder: Path, prefix: str = "part") -> Path:
+    """Write `table` as one new Parquet file in `folder` and return its final path.
+
+    The final name `<prefix>-<utc ts>-<pid>-<uuid8>.parquet` sorts by write time, which the
+    readers use as the tie-break when one request id was logged twice at the same `ts`.
+    """
+    if not _PREFIX_RE.match(prefix):
+        raise ValueError(
+            f"prefix {prefix!r} is not a plain name: use letters, digits, '-' or '_' (e.g. 'part')"
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pid, tag = os.getpid(), uuid.uuid4().hex[:8]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    tmp = folder / f".{tag}.pid{pid}.{_host()}{TMP_SUFFIX}"
+    final = folder / f"{prefix}-{stamp}-{pid}-{tag}.parquet"
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return final
+
+
+def clean_leftovers(root: Path) -> int:
+    """Remove temp parts under `root` (recursively) whose writer process is gone; return how many.
+
+    Temp files of live writers (this process included) are left alone, as are files whose name
+    this module did not make. A temp file from another host is removed only after a day.
+    """
+    root = Path(root)
+    if not root.exists():
+        return 0
+    host, now, removed = _host(), time.time(), 0
+    for path in root.rglob(f"*{TMP_SUFFIX}"):
+        m = _TMP_RE.match(path.name)
+        if m is None:
+            continue
+        if m["host"] == host:
+            dead = not _pid_alive(int(m["pid"]))
+        else:
+            try:
+                dead = now - path.stat().st_mtime > FOREIGN_STALE_SECONDS
+            except FileNotFoundError:
+                continue
+        if dead:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:  # another cleaner got there first
+                pass
+    return removed
+
+
+def utc_dates(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The UTC calendar date of each timestamp (tz-aware timestamps only)."""
+    if not pa.types.is_timestamp(column.type) or column.type.tz is None:
+        raise ValueError(
+            f"timestamp column has type {column.type}: expected timestamp[us, tz=UTC] "
+            "(time-zone aware, so that the partition date is unambiguous)"
+        )
+    dates = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.date32())
+    return dates.combine_chunks() if isinstance(dates, pa.ChunkedArray) else dates
+
+
+def write_partitioned(table: pa.Table, root: Path, date_column: str = "ts") -> list[Path]:
+    """Split `table` by the UTC date of `date_column` and write one part per
+    `root/date=YYYY-MM-DD/` folder (hive layout: DuckDB reads `date` back as a column)."""
+    if date_column not in table.column_names:
+        raise ValueError(f"column {date_column!r} is missing: the partition date comes from it")
+    if table.num_rows == 0:
+        return []
+    if table[date_column].null_count:
+        raise ValueError(f"column {date_column!r} has nulls: every row needs a timestamp")
+    dates = utc_dates(table[date_column])
+    paths = []
+    for day in sorted(pc.unique(dates).to_pylist()):
+        part = table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
+        paths.append(write_part(part, Path(root) / f"date={day.isoformat()}"))
+    return paths

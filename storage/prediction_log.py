@@ -1,0 +1,200 @@
+"""The prediction log (contract): one row per prediction, append-only Parquet partitioned by
+the UTC date of `ts`. Uncertainty scores are computed once, at log time, so that curation
+and drift never need the model again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.batch_checks import (
+    ROLES,
+    check_features,
+    check_probs,
+    check_request_ids,
+    validate_batch,
+)
+from storage.home import DataHome, StorageError
+from storage.parquet_parts import write_partitioned
+from storage.schemas import ATTRS_TYPE, PREDICTION_SCHEMA, TS_TYPE
+
+__all__ = ["PREDICTION_SCHEMA", "ROLES", "PredictionLog", "make_batch", "validate_batch"]
+
+
+def _vectors(matrix: np.ndarray) -> pa.ListArray:
+    """(N, K) -> list<float32> without a Python loop."""
+    n, k = matrix.shape
+    if n * k >= 2**31:
+        raise StorageError(
+            f"batch has {n * k} vector values: split it into smaller batches (< 2**31 values)"
+        )
+    offsets = pa.array((np.arange(n + 1, dtype=np.int64) * k).astype(np.int32), pa.int32())
+    values = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), pa.float32())
+    return pa.ListArray.from_arrays(offsets, values)
+
+
+def _timestamps(ts: datetime | Sequence[datetime] | None, n: int) -> pa.Array:
+    if ts is None:
+        ts = datetime.now(UTC)
+    stamps = [ts] * n if isinstance(ts, datetime) else list(ts)
+    if len(stamps) != n:
+        raise StorageError(f"ts has {len(stamps)} values for {n} predictions: pass one per row")
+    for i, t in enumerate(stamps):
+        if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
+            raise StorageError(
+                f"ts[{i}] is {t!r}: pass time-zone aware datetimes (datetime.now(timezone.utc))"
+            )
+    return pa.array(stamps, TS_TYPE)
+
+
+def _optional(values: Sequence | None, n: int, name: str, kind: type) -> pa.Array:
+    arrow_type = pa.binary() if kind is bytes else pa.string()
+    if values is None:
+        return pa.nulls(n, arrow_type)
+    values = list(values)
+    if len(values) != n:
+        raise StorageError(f"{name} has {len(values)} values for {n} predictions: pass one per row")
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, kind):
+            raise StorageError(f"{name}[{i}] is {type(v).__name__}: expected {kind.__name__} or None")
+    return pa.array(values, arrow_type)
+
+
+def _attrs(attrs: Sequence[Mapping[str, str]] | None, n: int) -> pa.Array:
+    if attrs is None:
+        return pa.nulls(n, ATTRS_TYPE)
+    attrs = list(attrs)
+    if len(attrs) != n:
+        raise StorageError(f"attrs has {len(attrs)} values for {n} predictions: pass one per row")
+    rows = []
+    for i, a in enumerate(attrs):
+        if a is None:
+            rows.append(None)
+            continue
+        for k, v in a.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise StorageError(
+                    f"attrs[{i}][{k!r}] is {type(v).__name__}: attrs keys and values must be "
+                    "strings (slice attributes like device='scanner-b')"
+                )
+        rows.append(list(a.items()))
+    return pa.array(rows, ATTRS_TYPE)
+
+
+def uncertainty(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(argmax, confidence = top1, margin = top1 - top2, entropy = -sum p ln p with 0 ln 0 = 0)."""
+    p = np.asarray(probs, dtype=np.float64)
+    top = np.argmax(p, axis=1)
+    if p.shape[1] > 1:
+        two = -np.partition(-p, 1, axis=1)[:, :2]
+        confidence, margin = two[:, 0], two[:, 0] - two[:, 1]
+    else:
+        confidence, margin = p[:, 0], p[:, 0]
+    logs = np.log(np.where(p > 0, p, 1.0))
+    entropy = -(p * logs).sum(axis=1)
+    return top, confidence, margin, np.maximum(entropy, 0.0)
+
+
+def make_batch(
+    *,
+    request_ids: Sequence[str],
+    features: np.ndarray,
+    probs: np.ndarray,
+    classes: Sequence[str],
+    model_version: str,
+    role: str = "champion",
+    ts: datetime | Sequence[datetime] | None = None,
+    inputs: Sequence[bytes | None] | None = None,
+    input_uris: Sequence[str | None] | None = None,
+    attrs: Sequence[Mapping[str, str]] | None = None,
+) -> pa.Table:
+    """Build a validated prediction-log batch from a model's output.
+
+    >>> t = make_batch(request_ids=["r1"], features=np.zeros((1, 2)),
+    ...                probs=np.array([[0.7, 0.2, 0.1]]), classes=["a", "b", "c"],
+    ...                model_version="v0001")
+    >>> t["pred"][0].as_py(), round(t["margin"][0].as_py(), 3)
+    ('a', 0.5)
+    """
+    ids = list(request_ids)
+    n = len(ids)
+    if n == 0:
+        raise StorageError("batch is empty: log at least one prediction")
+    classes = [str(c) for c in classes]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise StorageError(f"classes {classes}: pass at least 2 distinct class names")
+    if not isinstance(model_version, str) or not model_version:
+        raise StorageError("model_version is empty: pass the registry version that predicted")
+    if role not in ROLES:
+        raise StorageError(f"role {role!r} is not one of {list(ROLES)}: pass the serving role")
+    if not all(isinstance(r, str) for r in ids):
+        raise StorageError("request_ids must be strings: convert them with str() upstream")
+    id_array = pa.array(ids, pa.string())
+    check_request_ids(id_array)
+    features = np.asarray(features, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    for name, m in (("features", features), ("probs", probs)):
+        if m.ndim >= 1 and m.shape[0] != n:
+            raise StorageError(
+                f"{name} has {m.shape[0]} rows for {n} request_ids: pass one row per prediction"
+            )
+    check_features(features)
+    check_probs(probs, len(classes))
+    top, confidence, margin, entropy = uncertainty(probs)
+    columns = {
+        "request_id": id_array,
+        "ts": _timestamps(ts, n),
+        "model_version": pa.array([model_version] * n, pa.string()),
+        "role": pa.array([role] * n, pa.string()),
+        "features": _vectors(features),
+        "input": _optional(inputs, n, "inputs", bytes),
+        "input_uri": _optional(input_uris, n, "input_uris", str),
+        "probs": _vectors(probs),
+        "pred": pc.take(pa.array(classes, pa.string()), pa.array(top)),
+        "confidence": pa.array(confidence, pa.float32()),
+        "margin": pa.array(margin, pa.float32()),
+        "entropy": pa.array(entropy, pa.float32()),
+        "attrs": _attrs(attrs, n),
+    }
+    return pa.Table.from_arrays(list(columns.values()), schema=PREDICTION_SCHEMA)
+
+
+class PredictionLog:
+    """Appends validated batches; several processes may append at once (one file each)."""
+
+    def __init__(self, home: DataHome) -> None:
+        self.home = home
+
+    @property
+    def glob(self) -> str:
+        """The DuckDB glob of every visible part."""
+        return f"{self.home.predictions}/**/*.parquet"
+
+    def append(
+        self, table: pa.Table, classes: Sequence[str] | None = None, chunk_rows: int = 100_000
+    ) -> int:
+        """Validate and write `table`; return the number of rows written.
+
+        Every chunk is validated before the first is written, so a bad row anywhere writes
+        nothing; chunks of `chunk_rows` keep the validated copy of a huge batch small. The same
+        request id appended in two calls is stored twice; readers keep the first.
+        """
+        if chunk_rows < 1:
+            raise StorageError(f"chunk_rows is {chunk_rows}: pass a positive number of rows")
+        if table.num_rows == 0:
+            raise StorageError("batch is empty: log at least one prediction")
+        if "request_id" in table.column_names:
+            check_request_ids(table["request_id"])
+        starts = range(0, table.num_rows, chunk_rows)
+        for start in starts:
+            validate_batch(table.slice(start, chunk_rows), classes)
+        written = 0
+        for start in starts:
+            chunk = validate_batch(table.slice(start, chunk_rows), classes)
+            write_partitioned(chunk, self.home.predictions, "ts")
+            written += chunk.num_rows
+        return written

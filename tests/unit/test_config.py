@@ -1,0 +1,75 @@
+"""The one typed config: defaults, file, environment, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from flows.config import ConfigError, Secret, load_config, to_dict
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "loopwright.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_when_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(env={})
+    assert cfg.home.path == ".loopwright"
+    assert cfg.curation.audit_share == 0.2
+    assert cfg.labelstudio.token == Secret("")
+
+
+def test_repo_file_loads_and_matches_defaults():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / "loopwright.toml", env={})
+    assert cfg.curation.strategy == "margin"
+    assert cfg.demo.scenario == "scenarios/demo-rotation.toml"
+
+
+def test_file_values_and_env_overrides(tmp_path):
+    p = write(tmp_path, "[drift]\nwindow_rows = 800\n[curation]\nstrategy = 'entropy'\n")
+    cfg = load_config(p, env={"LOOPWRIGHT_DRIFT__WINDOW_ROWS": "900", "LOOPWRIGHT_HOME": "/tmp/h"})
+    assert cfg.drift.window_rows == 900  # environment wins over the file
+    assert cfg.curation.strategy == "entropy"
+    assert cfg.home.path == "/tmp/h"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "needle"),
+    [
+        ("[drift]\nwindow_row = 3\n", {}, "unknown key drift.window_row"),
+        ("[drfit]\nwindow_rows = 3\n", {}, "unknown section [drfit]"),
+        ("[drift]\nwindow_rows = 'many'\n", {}, "drift.window_rows"),
+        ("[trigger]\non_drift = 'perhaps'\n", {}, "must be true or false, got 'perhaps'"),
+        ("[curation]\nstrategy = 'vibes'\n", {}, "curation.strategy = 'vibes' is not one of"),
+        ("[curation]\naudit_share = 1.5\n", {}, "curation.audit_share = 1.5 must lie between 0 and 1"),
+        ("[retrain]\nmax_epochs = -1\n", {}, "retrain.max_epochs = -1 must not be negative"),
+        ("[labelstudio]\nurl = 'localhost:8089'\n", {}, "labelstudio.url = 'localhost:8089' is not an http(s) URL"),
+        ("[labelstudio]\ntoken = 'abc'\n", {}, "set LOOPWRIGHT_LABELSTUDIO_TOKEN in the environment"),
+        ("", {"LOOPWRIGHT_GATE__TOLERANCE": "loose"}, "gate.tolerance (from environment LOOPWRIGHT_GATE__TOLERANCE)"),
+        ("", {"LOOPWRIGHT_NOPE__X": "1"}, "unknown section 'nope'"),
+        ("[drift\n", {}, "is not valid TOML"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, env, needle):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text), env=env)
+    assert needle in str(exc.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist: pass --config PATH"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_token_comes_from_env_and_never_shows(tmp_path):
+    token = "tok-9f8e7d6c5b4a"
+    cfg = load_config(write(tmp_path, ""), env={"LOOPWRIGHT_LABELSTUDIO_TOKEN": token})
+    assert cfg.labelstudio.token.reveal() == token
+    for text in (repr(cfg), str(cfg), repr(cfg.labelstudio), str(to_dict(cfg))):
+        assert token not in text
+    assert to_dict(cfg)["labelstudio"]["token"] == "***"
