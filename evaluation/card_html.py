@@ -32,10 +32,12 @@ def _e(s: Any) -> str:
     return escape(str(s), quote=True)
 
 
-def _cell(text: str, numeric_delta: bool = False) -> str:
+def _cell(text: str, numeric_delta: bool = False, lower_is_better: bool = False) -> str:
+    """A table cell; a nonzero delta is green when it is an improvement, red otherwise."""
     cls = ""
     if numeric_delta and text[:1] in "+-" and text.strip("+-0.") != "":
-        cls = ' class="pos"' if text.startswith("+") else ' class="neg"'
+        better = text.startswith("-") if lower_is_better else text.startswith("+")
+        cls = ' class="pos"' if better else ' class="neg"'
     elif text == "pass" or text.startswith("pass ("):
         cls = ' class="pass"'
     elif text == "FAIL" or text.startswith("FAIL ("):
@@ -50,7 +52,10 @@ def _table(
         return '<p class="muted">none</p>'
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(_cell(c, i in delta_cols) for i, c in enumerate(r)) + "</tr>" for r in rows
+        "<tr>"
+        + "".join(_cell(c, i in delta_cols, r[0] in ct.LOWER_IS_BETTER) for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -99,6 +104,11 @@ def _reliability_svg(challenger: dict[str, Any], champion: dict[str, Any] | None
     return "".join(parts)
 
 
+def _short(name: str, limit: int = 24) -> str:
+    """A slice label that fits the chart's label column; the full name is in the table."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _slices_svg(items: Sequence[tuple[str, int, float | None, float, float | None]]) -> str:
     """Per slice, a grey bar (champion) above a blue bar (challenger), both on 0..1."""
     if not items:
@@ -112,7 +122,8 @@ def _slices_svg(items: Sequence[tuple[str, int, float | None, float, float | Non
     for i, (name, n, champ, chall, _) in enumerate(items):
         y = 5 + i * row_h
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">{_e(name)} (n={n})</text>'
+            f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
+            f"<title>{_e(name)}</title>{_e(_short(name))} (n={n})</text>"
         )
         for j, (acc, color) in enumerate(((champ, _CHAMP), (chall, _CHALL))):
             if acc is None:

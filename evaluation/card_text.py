@@ -10,6 +10,9 @@ from typing import Any
 
 Row = tuple[str, ...]
 
+#: metric rows where a negative delta is the improvement (colouring, reading aids)
+LOWER_IS_BETTER = frozenset({"ECE (lower is better)", "latency p50 ms", "latency p99 ms"})
+
 
 def fmt(v: Any, digits: int = 3) -> str:
     """A number as a table cell: fixed decimals for floats, an em dash for a missing value."""
@@ -91,7 +94,7 @@ def metric_rows(card: dict[str, Any]) -> list[Row]:
     for key, label in (("p50_ms", "latency p50 ms"), ("p99_ms", "latency p99 ms")):
         a, b = _get(cp, "latency", key), _get(ch, "latency", key)
         d = None if a is None or b is None else b - a
-        rows.append((label, fmt(a, 2), fmt(b, 2), fmt_delta(d, 2)))
+        rows.append((label, fmt(a, 3), fmt(b, 3), fmt_delta(d, 3)))
     a, b = _get(cp, "latency", "rows_per_s"), _get(ch, "latency", "rows_per_s")
     rows.append(
         (

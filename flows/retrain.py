@@ -20,7 +20,13 @@ from evaluation.report_card import build_card, card_markdown, evaluate_model, wr
 from flows.runtime import Runtime, open_runtime
 from retrain.dataset_policy import select_rows
 from retrain.training import fit
-from retrain.triggers import TriggerDecision, combine, drift_trigger, performance_trigger, periodic_trigger
+from retrain.triggers import (
+    TriggerDecision,
+    combine,
+    drift_trigger,
+    performance_trigger,
+    periodic_trigger,
+)
 from storage.datasets import DatasetVersion, create_dataset
 from storage.registry import AliasConflict
 from storage.state import append_event, read_state, write_state

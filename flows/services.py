@@ -41,11 +41,13 @@ def _run(script: str, action: str, env: dict[str, str]) -> str:
 
 def labelstudio_env(url: str, data_dir: Path | None = None) -> dict[str, str]:
     port = urlparse(url).port or 8089
-    return {"LS_PORT": str(port), "LS_DATA_DIR": str(data_dir or REPO_ROOT / ".labelstudio")}
+    default = os.environ.get("LS_DATA_DIR") or REPO_ROOT / ".labelstudio"
+    return {"LS_PORT": str(port), "LS_DATA_DIR": str(data_dir or default)}
 
 
 def prefect_env(port: int, server_dir: Path | None = None) -> dict[str, str]:
-    return {"PREFECT_PORT": str(port), "PREFECT_SERVER_DIR": str(server_dir or REPO_ROOT / ".prefect-server")}
+    default = os.environ.get("PREFECT_SERVER_DIR") or REPO_ROOT / ".prefect-server"
+    return {"PREFECT_PORT": str(port), "PREFECT_SERVER_DIR": str(server_dir or default)}
 
 
 def start(labelstudio_url: str, prefect_port: int, ls_data_dir: Path | None = None,

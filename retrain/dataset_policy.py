@@ -44,9 +44,8 @@ def select_rows(table: pa.Table, policy: Literal["all", "window"], window_rows: 
         )
     if window_rows < 1:
         raise ValueError(f"window_rows = {window_rows}: a window keeps at least 1 row")
-    recent = table.filter(pc.not_equal(table["source"], SEED_SOURCE))
-    # stable sort: rows with equal ts keep their order, so the choice is reproducible
-    order = pc.sort_indices(recent, sort_keys=[("ts", "descending")])
-    kept = pc.sort_indices(order[:window_rows])  # back to table order among the kept rows
-    picked = recent.take(pc.take(order, kept))
-    return picked.take(pc.sort_indices(picked, sort_keys=[("ts", "ascending")]))
+    not_seed = pc.not_equal(pc.fill_null(table["source"], ""), SEED_SOURCE)
+    recent = table.filter(not_seed)
+    # Arrow's sort is stable: rows with equal ts keep table order, so the choice is reproducible
+    newest = recent.take(pc.sort_indices(recent, sort_keys=[("ts", "descending")])[:window_rows])
+    return newest.take(pc.sort_indices(newest, sort_keys=[("ts", "ascending")]))

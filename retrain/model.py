@@ -32,7 +32,9 @@ class Classifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(self.model(x), y)
 
@@ -48,7 +50,9 @@ def predict_proba(module: nn.Module, x: np.ndarray, batch_size: int = 1024) -> n
     """
     x = np.array(x, dtype=np.float32)  # a copy: torch refuses to wrap read-only arrays quietly
     if x.ndim < 2:
-        raise ValueError(f"x has shape {x.shape}: pass a batch (N, *input_shape); for one input use x[None]")
+        raise ValueError(
+            f"x has shape {x.shape}: pass a batch (N, *input_shape); for one input use x[None]"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size = {batch_size}: must be >= 1")
     was_training = module.training

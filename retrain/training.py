@@ -25,7 +25,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from retrain.model import Classifier, predict_proba
 from retrain.task import Task
 
-_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric")
+_LIGHTNING_LOGGERS = (
+    "pytorch_lightning",
+    "lightning_fabric",
+    "lightning.pytorch",
+    "lightning.fabric",
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ def _quiet_and_contained(seed: int) -> Iterator[None]:
             # in-memory tensors: worker processes would only add start-up time
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning vs torch 2.13 internals
+            # Lightning 2.6 vs torch 2.13 internals (pytree LeafSpec deprecation)
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
             torch.manual_seed(seed)
             yield
     finally:
@@ -82,9 +88,13 @@ def _check_inputs(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
             "decode inputs with task.decode_inputs"
         )
     if y.shape != (len(x),):
-        raise ValueError(f"y has shape {y.shape}, x has {len(x)} rows: give one class index per row")
+        raise ValueError(
+            f"y has shape {y.shape}, x has {len(x)} rows: give one class index per row"
+        )
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y has dtype {y.dtype}: give class indices (task.class_index(name)), not names")
+        raise ValueError(
+            f"y has dtype {y.dtype}: give class indices (task.class_index(name)), not names"
+        )
     bad = y[(y < 0) | (y >= task.n_classes)]
     if len(bad):
         raise ValueError(

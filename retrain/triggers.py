@@ -39,7 +39,9 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def performance_trigger(correct: Iterable[bool], threshold: float, min_labels: int) -> TriggerDecision:
+def performance_trigger(
+    correct: Iterable[bool], threshold: float, min_labels: int
+) -> TriggerDecision:
     """Fire when at least `min_labels` audit outcomes exist and their accuracy < `threshold`.
 
     `correct` holds one bool per audited prediction (prediction == label).
@@ -69,8 +71,12 @@ def performance_trigger(correct: Iterable[bool], threshold: float, min_labels: i
             False, "performance", (f"{summary}: too few to judge (need {min_labels})",), numbers
         )
     if acc < threshold:
-        return TriggerDecision(True, "performance", (f"{summary} < threshold {threshold:.3f}",), numbers)
-    return TriggerDecision(False, "performance", (f"{summary} >= threshold {threshold:.3f}",), numbers)
+        return TriggerDecision(
+            True, "performance", (f"{summary} < threshold {threshold:.3f}",), numbers
+        )
+    return TriggerDecision(
+        False, "performance", (f"{summary} >= threshold {threshold:.3f}",), numbers
+    )
 
 
 def drift_trigger(
@@ -99,7 +105,9 @@ def drift_trigger(
     if dataset_drift:
         reasons.append(f"dataset drift: {drift_share:.0%} of features drifted")
     if confidence_drop > max_confidence_drop:
-        reasons.append(f"mean confidence fell by {confidence_drop:.3f} > {max_confidence_drop:.3f} allowed")
+        reasons.append(
+            f"mean confidence fell by {confidence_drop:.3f} > {max_confidence_drop:.3f} allowed"
+        )
     if reasons:
         return TriggerDecision(True, "drift", tuple(reasons), numbers)
     return TriggerDecision(
@@ -120,7 +128,9 @@ def periodic_trigger(batches_since_retrain: int, every: int) -> TriggerDecision:
     (True, False, False)
     """
     if every < 0:
-        raise ValueError(f"every = {every}: give a number of batches >= 1, or 0 to turn periodic retraining off")
+        raise ValueError(
+            f"every = {every}: give a number of batches >= 1, or 0 to turn periodic retraining off"
+        )
     if batches_since_retrain < 0:
         raise ValueError(f"batches_since_retrain = {batches_since_retrain}: must be >= 0")
     numbers = {"batches_since_retrain": batches_since_retrain, "every": every}
@@ -128,10 +138,16 @@ def periodic_trigger(batches_since_retrain: int, every: int) -> TriggerDecision:
         return TriggerDecision(False, "periodic", ("periodic retraining is off",), numbers)
     if batches_since_retrain >= every:
         return TriggerDecision(
-            True, "periodic", (f"{batches_since_retrain} batches since the last retrain >= {every}",), numbers
+            True,
+            "periodic",
+            (f"{batches_since_retrain} batches since the last retrain >= {every}",),
+            numbers,
         )
     return TriggerDecision(
-        False, "periodic", (f"{batches_since_retrain} batches since the last retrain < {every}",), numbers
+        False,
+        "periodic",
+        (f"{batches_since_retrain} batches since the last retrain < {every}",),
+        numbers,
     )
 
 

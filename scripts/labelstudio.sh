@@ -26,7 +26,7 @@ PID_FILE="$LS_DATA_DIR/server.pid"
 LOG_FILE="$LS_DATA_DIR/server.log"
 
 die() { echo "labelstudio.sh: $*" >&2; exit 1; }
-say() { echo "labelstudio.sh: $*" >&2; }
+say() { echo "labelstudio.sh: $*"; }  # progress on stdout (callers look for "already"); errors on stderr
 
 case "$LS_PORT" in '' | *[!0-9]*) die "LS_PORT=$LS_PORT is not a port number: set LS_PORT=8089 or another free port" ;; esac
 
@@ -34,13 +34,14 @@ healthy() {
   curl -fsS --max-time 3 "$URL/health/" 2>/dev/null | grep -q '"status": *"UP"'
 }
 
-# HTTP status of /api/projects with the saved token (the token goes in a header read from a
-# file-descriptor-free argument list: curl reads it from stdin so `ps` never shows it).
+# HTTP status of /api/projects with the saved token. curl reads the header from stdin
+# (printf is a shell builtin), so the token never shows up in `ps`.
 token_status() {
   [ -s "$TOKEN_FILE" ] || { echo 000; return; }
-  printf 'header = "Authorization: Token %s"\n' "$(cat "$TOKEN_FILE")" |
-    curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -K - "$URL/api/projects/?page_size=1" 2>/dev/null ||
-    echo 000
+  local code
+  code="$(printf 'header = "Authorization: Token %s"\n' "$(cat "$TOKEN_FILE")" |
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 -K - "$URL/api/projects/?page_size=1" 2>/dev/null)" || true
+  echo "${code:-000}"
 }
 
 port_open() {

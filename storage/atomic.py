@@ -41,10 +41,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def to_json(value: Mapping[str, Any], what: str) -> bytes:
-    """Serialize with stable key order; the error names what could not be stored."""
+def to_json(value: Mapping[str, Any], what: str, indent: int | None = 1) -> bytes:
+    """Serialize with stable key order (one line when `indent` is None); the error names
+    what could not be stored."""
     try:
-        return (json.dumps(value, indent=1, sort_keys=True, allow_nan=False) + "\n").encode()
+        return (json.dumps(value, indent=indent, sort_keys=True, allow_nan=False) + "\n").encode()
     except (TypeError, ValueError) as err:
         raise ValueError(
             f"{what} is not JSON-serializable ({err}): pass plain str/int/float/bool/list/dict values"

@@ -5,7 +5,7 @@ and drift never need the model again."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -18,71 +18,12 @@ from storage.batch_checks import (
     check_request_ids,
     validate_batch,
 )
+from storage.columns import attrs_array, optional_array, timestamp_array, vector_array
 from storage.home import DataHome, StorageError
 from storage.parquet_parts import write_partitioned
-from storage.schemas import ATTRS_TYPE, PREDICTION_SCHEMA, TS_TYPE
+from storage.schemas import PREDICTION_SCHEMA
 
 __all__ = ["PREDICTION_SCHEMA", "ROLES", "PredictionLog", "make_batch", "validate_batch"]
-
-
-def _vectors(matrix: np.ndarray) -> pa.ListArray:
-    """(N, K) -> list<float32> without a Python loop."""
-    n, k = matrix.shape
-    if n * k >= 2**31:
-        raise StorageError(
-            f"batch has {n * k} vector values: split it into smaller batches (< 2**31 values)"
-        )
-    offsets = pa.array((np.arange(n + 1, dtype=np.int64) * k).astype(np.int32), pa.int32())
-    values = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), pa.float32())
-    return pa.ListArray.from_arrays(offsets, values)
-
-
-def _timestamps(ts: datetime | Sequence[datetime] | None, n: int) -> pa.Array:
-    if ts is None:
-        ts = datetime.now(UTC)
-    stamps = [ts] * n if isinstance(ts, datetime) else list(ts)
-    if len(stamps) != n:
-        raise StorageError(f"ts has {len(stamps)} values for {n} predictions: pass one per row")
-    for i, t in enumerate(stamps):
-        if not isinstance(t, datetime) or t.tzinfo is None or t.utcoffset() is None:
-            raise StorageError(
-                f"ts[{i}] is {t!r}: pass time-zone aware datetimes (datetime.now(timezone.utc))"
-            )
-    return pa.array(stamps, TS_TYPE)
-
-
-def _optional(values: Sequence | None, n: int, name: str, kind: type) -> pa.Array:
-    arrow_type = pa.binary() if kind is bytes else pa.string()
-    if values is None:
-        return pa.nulls(n, arrow_type)
-    values = list(values)
-    if len(values) != n:
-        raise StorageError(f"{name} has {len(values)} values for {n} predictions: pass one per row")
-    for i, v in enumerate(values):
-        if v is not None and not isinstance(v, kind):
-            raise StorageError(f"{name}[{i}] is {type(v).__name__}: expected {kind.__name__} or None")
-    return pa.array(values, arrow_type)
-
-
-def _attrs(attrs: Sequence[Mapping[str, str]] | None, n: int) -> pa.Array:
-    if attrs is None:
-        return pa.nulls(n, ATTRS_TYPE)
-    attrs = list(attrs)
-    if len(attrs) != n:
-        raise StorageError(f"attrs has {len(attrs)} values for {n} predictions: pass one per row")
-    rows = []
-    for i, a in enumerate(attrs):
-        if a is None:
-            rows.append(None)
-            continue
-        for k, v in a.items():
-            if not isinstance(k, str) or not isinstance(v, str):
-                raise StorageError(
-                    f"attrs[{i}][{k!r}] is {type(v).__name__}: attrs keys and values must be "
-                    "strings (slice attributes like device='scanner-b')"
-                )
-        rows.append(list(a.items()))
-    return pa.array(rows, ATTRS_TYPE)
 
 
 def uncertainty(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -147,18 +88,18 @@ def make_batch(
     top, confidence, margin, entropy = uncertainty(probs)
     columns = {
         "request_id": id_array,
-        "ts": _timestamps(ts, n),
+        "ts": timestamp_array(ts, n),
         "model_version": pa.array([model_version] * n, pa.string()),
         "role": pa.array([role] * n, pa.string()),
-        "features": _vectors(features),
-        "input": _optional(inputs, n, "inputs", bytes),
-        "input_uri": _optional(input_uris, n, "input_uris", str),
-        "probs": _vectors(probs),
+        "features": vector_array(features),
+        "input": optional_array(inputs, n, "inputs", bytes),
+        "input_uri": optional_array(input_uris, n, "input_uris", str),
+        "probs": vector_array(probs),
         "pred": pc.take(pa.array(classes, pa.string()), pa.array(top)),
         "confidence": pa.array(confidence, pa.float32()),
         "margin": pa.array(margin, pa.float32()),
         "entropy": pa.array(entropy, pa.float32()),
-        "attrs": _attrs(attrs, n),
+        "attrs": attrs_array(attrs, n),
     }
     return pa.Table.from_arrays(list(columns.values()), schema=PREDICTION_SCHEMA)
 
@@ -187,8 +128,8 @@ class PredictionLog:
             raise StorageError(f"chunk_rows is {chunk_rows}: pass a positive number of rows")
         if table.num_rows == 0:
             raise StorageError("batch is empty: log at least one prediction")
-        if "request_id" in table.column_names:
-            check_request_ids(table["request_id"])
+        if "request_id" in table.column_names and pa.types.is_string(table["request_id"].type):
+            check_request_ids(table["request_id"])  # across chunks; per chunk below
         starts = range(0, table.num_rows, chunk_rows)
         for start in starts:
             validate_batch(table.slice(start, chunk_rows), classes)

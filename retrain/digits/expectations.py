@@ -25,14 +25,20 @@ def _predict(predict_proba: PredictProba, images: np.ndarray) -> np.ndarray:
     return np.asarray(predict_proba(images[:, None, :, :])).argmax(axis=1)
 
 
-def rotation_invariance(degrees: float = 5.0, min_unchanged: float = 0.90) -> Expectation:
-    """Predictions survive a tilt of ±degrees: share unchanged (both directions) >= min_unchanged."""
+def rotation_invariance(degrees: float = 5.0, min_unchanged: float = 0.85) -> Expectation:
+    """Predictions survive a tilt of ±degrees: share unchanged (both directions) >= min_unchanged.
+
+    Why 0.85 and not 0.90: on 8x8 digits a 5° turn moves most pixels, and healthy
+    seed-trained CNNs (97% accurate) measured 0.90-0.94 on 500 clean holdout digits over
+    five split seeds; at 0.90 one first champion in five would fail the gate by chance.
+    """
 
     def run(predict_proba: PredictProba, x: np.ndarray, y: np.ndarray) -> ExpectationResult:
         images = _images(x)
         base = _predict(predict_proba, images)
         same = [
-            _predict(predict_proba, transforms.rotate(images, d)) == base for d in (degrees, -degrees)
+            _predict(predict_proba, transforms.rotate(images, d)) == base
+            for d in (degrees, -degrees)
         ]
         value = float(np.mean(np.concatenate(same)))
         return ExpectationResult(
@@ -100,18 +106,30 @@ def clean_digits_accuracy(min_accuracy: float = 0.85) -> Expectation:
     )
 
 
-def every_class_recalled(min_recall: float = 0.5) -> Expectation:
-    """Minimum functionality per class: on the given inputs, each present class's recall >= min_recall.
+def every_class_recalled(min_recall: float = 0.5, min_count: int = 5) -> Expectation:
+    """Minimum functionality per class: each class with >= min_count given examples is
+    recalled at least `min_recall` of the time.
 
     Why: after a label-shift fine-tune a model can drop a rare class entirely while overall
-    accuracy barely moves; this catches the forgotten class.
+    accuracy barely moves; this catches the forgotten class. Classes with fewer examples
+    are skipped: one miss out of two is noise, not forgetting.
     """
 
     def run(predict_proba: PredictProba, x: np.ndarray, y: np.ndarray) -> ExpectationResult:
         images = _images(x)
         y = np.asarray(y)
         pred = _predict(predict_proba, images)
-        recalls = {int(c): float(np.mean(pred[y == c] == c)) for c in np.unique(y)}
+        classes, counts = np.unique(y, return_counts=True)
+        judged = [int(c) for c, n in zip(classes, counts, strict=True) if n >= min_count]
+        if not judged:
+            return ExpectationResult(
+                name="every_class_recalled",
+                passed=True,
+                value=1.0,
+                threshold=min_recall,
+                detail=f"no class has {min_count} examples among {len(y)}: nothing to judge",
+            )
+        recalls = {c: float(np.mean(pred[y == c] == c)) for c in judged}
         worst = min(recalls, key=recalls.get)
         value = recalls[worst]
         return ExpectationResult(
@@ -119,16 +137,26 @@ def every_class_recalled(min_recall: float = 0.5) -> Expectation:
             passed=value >= min_recall,
             value=value,
             threshold=min_recall,
-            detail=f"lowest recall is class {worst} at {value:.1%} over {len(recalls)} classes present",
+            detail=(
+                f"lowest recall is class {worst} at {value:.1%}, over the {len(judged)} classes "
+                f"with >= {min_count} examples"
+            ),
         )
 
     return Expectation(
         name="every_class_recalled",
-        description=f"every class present is recalled at least {min_recall:.0%} of the time",
+        description=(
+            f"every class (with >= {min_count} examples) is recalled at least {min_recall:.0%} of the time"
+        ),
         run=run,
     )
 
 
 def default_expectations() -> tuple[Expectation, ...]:
     """The digits task's suite with default thresholds."""
-    return (rotation_invariance(), noise_invariance(), clean_digits_accuracy(), every_class_recalled())
+    return (
+        rotation_invariance(),
+        noise_invariance(),
+        clean_digits_accuracy(),
+        every_class_recalled(),
+    )

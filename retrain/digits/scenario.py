@@ -39,7 +39,8 @@ class Ramp:
     end: float
 
     def at(self, k: int, n: int) -> float:
-        """Value at batch k (0-based) of an n-batch phase: start at the first, end at the last."""
+        """Value at batch k (0-based) of an n-batch phase: start at the first, end at the last
+        (a one-batch phase takes `end`), so both numbers written in the file are really seen."""
         if self.start == self.end:
             return self.start
         t = 1.0 if n == 1 else k / (n - 1)
@@ -152,7 +153,8 @@ def _ramp(where: str, key: str, v: Any) -> Ramp:
                     f"{where}: {key} ramp is missing '{part}': write {key} = {{start = ..., end = ...}}"
                 )
         return Ramp(
-            _number(where, key, v["start"], f"{key}.start"), _number(where, key, v["end"], f"{key}.end")
+            _number(where, key, v["start"], f"{key}.start"),
+            _number(where, key, v["end"], f"{key}.end"),
         )
     x = _number(where, key, v)
     return Ramp(x, x)
@@ -177,7 +179,9 @@ def _prior(where: str, v: Any) -> tuple[float, ...]:
             )
     total = float(sum(v))
     if total <= 0:
-        raise ScenarioError(f"{where}: class_prior is all zeros: give at least one class a weight > 0")
+        raise ScenarioError(
+            f"{where}: class_prior is all zeros: give at least one class a weight > 0"
+        )
     return tuple(float(w) / total for w in v)
 
 
@@ -185,7 +189,9 @@ def _attrs(where: str, v: Any) -> tuple[tuple[str, str], ...]:
     if v is None:
         return ()
     if not isinstance(v, dict):
-        raise ScenarioError(f"{where}: attrs = {v!r} is not a table: write attrs = {{ device = \"a\" }}")
+        raise ScenarioError(
+            f'{where}: attrs = {v!r} is not a table: write attrs = {{ device = "a" }}'
+        )
     for key, value in v.items():
         if key in RESERVED_ATTRS:
             raise ScenarioError(
@@ -193,7 +199,7 @@ def _attrs(where: str, v: Any) -> tuple[tuple[str, str], ...]:
             )
         if not isinstance(value, str):
             raise ScenarioError(
-                f"{where}: attrs.{key} = {value!r} is not a string: quote it, e.g. \"{value}\""
+                f'{where}: attrs.{key} = {value!r} is not a string: quote it, e.g. "{value}"'
             )
     return tuple(sorted(v.items()))
 
@@ -204,11 +210,11 @@ def _phase(number: int, data: Any) -> Phase:
         raise ScenarioError(f"{where} is not a table: write each phase as a [[phase]] section")
     unknown = sorted(set(data) - set(PHASE_KEYS))
     if unknown:
-        raise ScenarioError(
-            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(PHASE_KEYS)})"
-        )
+        raise ScenarioError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(PHASE_KEYS)})")
     if "batches" not in data:
-        raise ScenarioError(f"{where}: missing key 'batches': say how many batches it lasts, e.g. batches = 5")
+        raise ScenarioError(
+            f"{where}: missing key 'batches': say how many batches it lasts, e.g. batches = 5"
+        )
     batches = data["batches"]
     if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
         raise ScenarioError(f"{where}: batches = {batches!r} must be a whole number >= 1")
@@ -235,7 +241,9 @@ def _parse(data: dict[str, Any]) -> Scenario:
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         hint = " (phase keys go under [[phase]])" if unknown[0] in PHASE_KEYS else ""
-        raise ScenarioError(f"unknown top-level key {unknown[0]!r}{hint} (known: {', '.join(TOP_KEYS)})")
+        raise ScenarioError(
+            f"unknown top-level key {unknown[0]!r}{hint} (known: {', '.join(TOP_KEYS)})"
+        )
     for key, example in (("name", '"rotation-ramp"'), ("seed", "7"), ("batch_size", "200")):
         if key not in data:
             raise ScenarioError(f"missing top-level key '{key}': add e.g. {key} = {example}")
@@ -282,7 +290,9 @@ def load_scenario(path: str | Path) -> Scenario:
         with path.open("rb") as f:
             data = tomllib.load(f)
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file: check the path (see scenarios/)") from None
+        raise ScenarioError(
+            f"{path}: no such scenario file: check the path (see scenarios/)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
     return parse_scenario(data, source=str(path))

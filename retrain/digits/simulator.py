@@ -8,6 +8,7 @@ demo and tests do (the loop sees what the stream produced through the prediction
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -52,7 +53,9 @@ class Stream:
     ((4, 8, 8), 't-b0001-r0000', {'phase': '0', 'batch': '1'})
     """
 
-    def __init__(self, scenario: Scenario, split: DigitsSplit | None = None, run_id: str = "") -> None:
+    def __init__(
+        self, scenario: Scenario, split: DigitsSplit | None = None, run_id: str = ""
+    ) -> None:
         self.scenario = scenario
         self._split = split
         self.run_id = run_id
@@ -102,7 +105,7 @@ class Stream:
             params=params,
         )
 
-    def batches(self):
+    def batches(self) -> Iterator[SimBatch]:
         """All batches in order (a generator: each is built when asked for)."""
         return (self.batch(i) for i in range(self.n_batches))
 

@@ -39,7 +39,9 @@ def _decode_one(data: bytes, i: int) -> np.ndarray:
         image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:  # Pillow raises several types for bad bytes
-        raise ValueError(f"input {i} is not a readable image ({exc}): store inputs with encode_input") from None
+        raise ValueError(
+            f"input {i} is not a readable image ({exc}): store inputs with encode_input"
+        ) from None
     if image.size != (8, 8):
         raise ValueError(f"input {i} is {image.size[0]}x{image.size[1]} pixels, a digit is 8x8")
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0

@@ -58,8 +58,16 @@ FAIL = ExpectationResult("rotate-10", False, 0.6, 0.9, "60% unchanged under 10 d
 def test_promotes_when_all_pass() -> None:
     d = decide(
         card(
-            model("challenger", acc=0.912, f1=0.905, slices=sl(a=(100, 0.9), b=(100, 0.92), c=(5, 0.2)), exps=(PASS,)),
-            model("champion", acc=0.874, f1=0.870, slices=sl(a=(100, 0.88), b=(100, 0.93), c=(5, 1.0))),
+            model(
+                "challenger",
+                acc=0.912,
+                f1=0.905,
+                slices=sl(a=(100, 0.9), b=(100, 0.92), c=(5, 0.2)),
+                exps=(PASS,),
+            ),
+            model(
+                "champion", acc=0.874, f1=0.870, slices=sl(a=(100, 0.88), b=(100, 0.93), c=(5, 1.0))
+            ),
         ),
         RULES,
     )
@@ -72,7 +80,12 @@ def test_promotes_when_all_pass() -> None:
         "expectations: 1/1 passed: ok",
     )
     assert [c["name"] for c in d.checks] == [
-        "eval_rows", "accuracy", "macro_f1", "slice device=a", "slice device=b", "expectation rotate-10"
+        "eval_rows",
+        "accuracy",
+        "macro_f1",
+        "slice device=a",
+        "slice device=b",
+        "expectation rotate-10",
     ]
     assert all(set(c) == {"name", "passed", "value", "limit", "detail"} for c in d.checks)
     assert d.checks[1]["limit"] == pytest.approx(0.869)
@@ -81,7 +94,9 @@ def test_promotes_when_all_pass() -> None:
 def test_refuses_small_eval_set() -> None:
     d = decide(card(model("challenger", n=30), model("champion", n=30)), RULES)
     assert not d.promote
-    assert d.reasons[0] == "eval set 30 rows (minimum 50): too few to decide, label more audit samples"
+    assert (
+        d.reasons[0] == "eval set 30 rows (minimum 50): too few to decide, label more audit samples"
+    )
     assert [c["name"] for c in d.checks if not c["passed"]] == ["eval_rows"]
 
 
@@ -118,7 +133,10 @@ def test_refuses_slice_regression_but_ignores_small_slices() -> None:
         RULES,
     )
     assert not d.promote
-    assert "slice device=b accuracy 0.700 vs champion 0.800 (-0.100, tolerance -0.050, 40 rows): regressed" in d.reasons
+    assert (
+        "slice device=b accuracy 0.700 vs champion 0.800 (-0.100, tolerance -0.050, 40 rows): regressed"
+        in d.reasons
+    )
     assert [c["name"] for c in d.checks if not c["passed"]] == ["slice device=b"]
     assert not any("device=c" in c["name"] for c in d.checks)
 
@@ -153,7 +171,10 @@ def test_no_champion_needs_rows_and_expectations_only() -> None:
     assert d.reasons[1].startswith("no champion yet")
     refused = decide(card(model("challenger", n=10, exps=(FAIL,)), None), RULES)
     assert not refused.promote
-    assert [c["name"] for c in refused.checks if not c["passed"]] == ["eval_rows", "expectation rotate-10"]
+    assert [c["name"] for c in refused.checks if not c["passed"]] == [
+        "eval_rows",
+        "expectation rotate-10",
+    ]
 
 
 def test_decision_to_dict_and_gate_refused() -> None:

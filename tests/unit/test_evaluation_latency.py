@@ -47,7 +47,11 @@ def test_real_clock_runs() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"repeats": 0}, "repeats = 0"), ({"batch_size": 0}, "batch_size = 0"), ({"warmup": -1}, "warmup = -1")],
+    [
+        ({"repeats": 0}, "repeats = 0"),
+        ({"batch_size": 0}, "batch_size = 0"),
+        ({"warmup": -1}, "warmup = -1"),
+    ],
 )
 def test_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):

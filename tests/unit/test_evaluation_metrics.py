@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import binomtest, norm
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 
 from evaluation.metrics import (
     accuracy,
@@ -51,7 +56,12 @@ def test_per_class_every_class_and_matches_sklearn() -> None:
     classes = ["a", "b", "c", "d", "e", "f"]
     pc = per_class(Y_TRUE, Y_PRED, classes)
     assert list(pc) == classes
-    assert pc["a"] == {"precision": 2 / 3, "recall": 2 / 3, "f1": pytest.approx(2 / 3), "support": 3}
+    assert pc["a"] == {
+        "precision": 2 / 3,
+        "recall": 2 / 3,
+        "f1": pytest.approx(2 / 3),
+        "support": 3,
+    }
     assert pc["f"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     p, r, f, s = precision_recall_fscore_support(Y_TRUE, Y_PRED, labels=range(6), zero_division=0)
     for i, c in enumerate(classes):
@@ -107,8 +117,13 @@ def test_reliability_bins_shape_and_empty_bins() -> None:
     bins = reliability_bins(PROBS, Y, n_bins=5)
     assert [b["count"] for b in bins] == [0, 0, 1, 2, 1]
     assert bins[0]["accuracy"] is None and bins[0]["confidence"] is None
-    assert bins[3] == {"lo": pytest.approx(0.6), "hi": pytest.approx(0.8), "count": 2,
-                       "accuracy": 0.5, "confidence": pytest.approx(0.725)}
+    assert bins[3] == {
+        "lo": pytest.approx(0.6),
+        "hi": pytest.approx(0.8),
+        "count": 2,
+        "accuracy": 0.5,
+        "confidence": pytest.approx(0.725),
+    }
     # confidence exactly 1.0 lands in the last bin
     assert reliability_bins(np.array([[1.0, 0.0]]), [0], n_bins=15)[-1]["count"] == 1
 

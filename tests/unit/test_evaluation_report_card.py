@@ -44,8 +44,16 @@ EXPS = (Expectation("stable", "", _good), Expectation("noisy", "", _raises))
 
 def evaluate(name: str, fn, version: str) -> ModelEval:
     return evaluate_model(
-        name=name, version=version, predict_proba=fn, x=X, y=Y, attrs=ATTRS,
-        classes=CLASSES, slice_keys=["device"], expectations=EXPS, latency_rows=4,
+        name=name,
+        version=version,
+        predict_proba=fn,
+        x=X,
+        y=Y,
+        attrs=ATTRS,
+        classes=CLASSES,
+        slice_keys=["device"],
+        expectations=EXPS,
+        latency_rows=4,
     )
 
 
@@ -76,8 +84,16 @@ def test_evaluate_model_values() -> None:
 def test_evaluate_model_checks_probability_shape() -> None:
     with pytest.raises(ValueError, match=r"predict_proba returned shape \(6, 2\)"):
         evaluate_model(
-            name="challenger", version="v", predict_proba=lambda x: np.ones((len(x), 2)) / 2,
-            x=X, y=Y, attrs=None, classes=CLASSES, slice_keys=[], expectations=[], latency_rows=0,
+            name="challenger",
+            version="v",
+            predict_proba=lambda x: np.ones((len(x), 2)) / 2,
+            x=X,
+            y=Y,
+            attrs=None,
+            classes=CLASSES,
+            slice_keys=[],
+            expectations=[],
+            latency_rows=0,
         )
 
 
@@ -98,7 +114,9 @@ def test_build_card_deltas_and_json() -> None:
     assert c["deltas"]["accuracy"] == pytest.approx(2 / 6)
     assert c["deltas"]["per_class"]["zero"]["recall"] == pytest.approx(0.5 - 1.0)
     assert c["deltas"]["slices"]["device"]["a"] == {
-        "accuracy": pytest.approx(2 / 3), "n_challenger": 3, "n_champion": 3
+        "accuracy": pytest.approx(2 / 3),
+        "n_challenger": 3,
+        "n_champion": 3,
     }
     lo, hi = c["models"]["challenger"]["accuracy_ci"]
     assert lo < 4 / 6 < hi
@@ -115,12 +133,25 @@ def test_build_card_without_champion() -> None:
 
 def test_build_card_refuses_different_eval_sets() -> None:
     small = evaluate_model(
-        name="champion", version="v1", predict_proba=predict, x=X[:3], y=Y[:3], attrs=None,
-        classes=CLASSES, slice_keys=[], expectations=[], latency_rows=0,
+        name="champion",
+        version="v1",
+        predict_proba=predict,
+        x=X[:3],
+        y=Y[:3],
+        attrs=None,
+        classes=CLASSES,
+        slice_keys=[],
+        expectations=[],
+        latency_rows=0,
     )
     with pytest.raises(ValueError, match="same eval set"):
-        build_card(challenger=evaluate("challenger", predict, "v2"), champion=small,
-                   task="t", dataset={}, eval_set={})
+        build_card(
+            challenger=evaluate("challenger", predict, "v2"),
+            champion=small,
+            task="t",
+            dataset={},
+            eval_set={},
+        )
     with pytest.raises(ValueError, match="eval_set n = 9"):
         build_card(challenger=small, champion=None, task="t", dataset={}, eval_set={"n": 9})
 
@@ -137,6 +168,7 @@ def test_write_card_html_and_json(tmp_path: Path) -> None:
     assert "expectation noisy failed: raised KeyError: &#x27;noise&#x27;" in html
     assert "<svg" in html and "reliability diagram" in html and "accuracy per slice" in html
     assert "http://" not in html and "https://" not in html
+    assert '<td class="neg">+0.133</td>' in html  # ECE went up: a regression, shown red
     assert "<script" not in html
     assert not list((tmp_path / "cards").glob("*.tmp"))
 
@@ -155,10 +187,21 @@ def test_html_escapes_user_text(tmp_path: Path) -> None:
 def test_promote_verdict_in_html(tmp_path: Path) -> None:
     c = build_card(
         challenger=evaluate_model(
-            name="challenger", version="v9", predict_proba=predict, x=X, y=Y, attrs=ATTRS,
-            classes=CLASSES, slice_keys=["device"], expectations=EXPS[:1], latency_rows=0,
+            name="challenger",
+            version="v9",
+            predict_proba=predict,
+            x=X,
+            y=Y,
+            attrs=ATTRS,
+            classes=CLASSES,
+            slice_keys=["device"],
+            expectations=EXPS[:1],
+            latency_rows=0,
         ),
-        champion=None, task="digits", dataset={"id": "d"}, eval_set={"description": "h"},
+        champion=None,
+        task="digits",
+        dataset={"id": "d"},
+        eval_set={"description": "h"},
     )
     c["gate"] = decide(c, GateRules(min_eval_rows=5)).to_dict()
     write_card(c, tmp_path / "c.json", tmp_path / "c.html")
@@ -178,10 +221,14 @@ def test_markdown_essentials_and_size() -> None:
 def test_markdown_stays_small_on_a_huge_card() -> None:
     c = _card()
     ch = c["models"]["challenger"]
-    ch["per_class"] = {f"class-{i}|x": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 9} for i in range(300)}
+    ch["per_class"] = {
+        f"class-{i}|x": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 9}
+        for i in range(300)
+    }
     ch["slices"] = {"cohort": {f"c{i}": {"n": 50, "accuracy": i / 500} for i in range(300)}}
     ch["expectations"] = [
-        {"name": f"e{i}", "passed": False, "value": 0.1, "threshold": 0.9, "detail": "y" * 500} for i in range(50)
+        {"name": f"e{i}", "passed": False, "value": 0.1, "threshold": 0.9, "detail": "y" * 500}
+        for i in range(50)
     ]
     md = card_markdown(c)
     assert len(md.encode()) < 5000

@@ -1,0 +1,138 @@
+"""What a labeling task and an annotation look like, without the SDK.
+
+The Label Studio side of the contract: tasks carry `image`, `request_id` and `reason` in
+their data and the model's prediction as a pre-annotation; the labeling config has an
+Image named `image` and single-choice Choices named `label`. Pure functions, so they are
+tested without a server; `curation.labelstudio` does the talking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+FROM_NAME, TO_NAME = "label", "image"  # the labeling config's Choices name and Image name
+
+
+@dataclass(frozen=True)
+class LSTask:
+    request_id: str
+    image: str  # data URI the labeler's browser shows
+    pred_label: str | None  # model prediction, shown as a pre-annotation
+    score: float | None
+    model_version: str | None
+    reason: str  # why it was picked ("uncertainty", "audit", ...)
+
+
+@dataclass(frozen=True)
+class LSAnnotation:
+    request_id: str
+    ls_task_id: int
+    ls_annotation_id: int
+    label: str | None  # None when cancelled (skipped) or empty
+    annotator: str  # the Label Studio user's e-mail
+    ts: datetime  # when the annotation was last saved (UTC)
+    was_cancelled: bool
+
+
+class LabelStudioError(RuntimeError):
+    """Label Studio unreachable, token refused, or a request rejected; the message says the fix.
+
+    `status` is the HTTP status when the server answered, None when it could not be reached.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def labeling_config(classes: Sequence[str]) -> str:
+    """The labeling config this adapter expects: an Image `image` and single Choices `label`."""
+    choices = "".join(f"<Choice value={quoteattr(str(c))}/>" for c in classes)
+    return (
+        f'<View><Image name="{TO_NAME}" value="$image"/>'
+        f'<Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInLine="true">'
+        f"{choices}</Choices></View>"
+    )
+
+
+def choice_result(label: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "from_name": FROM_NAME,
+            "to_name": TO_NAME,
+            "type": "choices",
+            "value": {"choices": [label]},
+        }
+    ]
+
+
+def label_of(result: Sequence[dict[str, Any]] | None) -> str | None:
+    """The chosen class in an annotation's result, or None when there is none."""
+    for item in result or ():
+        if item.get("from_name") == FROM_NAME and item.get("type") == "choices":
+            choices = (item.get("value") or {}).get("choices") or []
+            if choices:
+                return str(choices[0])
+    return None
+
+
+def parse_ts(value: str | None) -> datetime:
+    if not value:
+        raise LabelStudioError(
+            "an exported annotation has no created_at: is the server a Label Studio >= 1.20?"
+        )
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def task_payload(task: LSTask) -> dict[str, Any]:
+    """The import payload of one task: its data and, if any, the prediction as pre-annotation."""
+    payload: dict[str, Any] = {
+        "data": {"image": task.image, "request_id": task.request_id, "reason": task.reason}
+    }
+    if task.pred_label is not None:
+        prediction: dict[str, Any] = {"result": choice_result(str(task.pred_label))}
+        if task.model_version is not None:
+            prediction["model_version"] = task.model_version
+        if task.score is not None:
+            prediction["score"] = float(task.score)
+        payload["predictions"] = [prediction]
+    return payload
+
+
+def parse_export(
+    tasks: Sequence[Mapping[str, Any]], emails: Mapping[int, str]
+) -> list[LSAnnotation]:
+    """Annotations from a JSON export (one per annotation, sorted by id).
+
+    Tasks without a request_id (added by hand) are ignored; cancelled annotations are kept
+    with label None so that callers can count them. `ts` is when the annotation was last
+    saved, so a corrected label is newer than the first one.
+    """
+    out = []
+    for task in tasks:
+        rid = (task.get("data") or {}).get("request_id")
+        if rid is None:
+            continue
+        for ann in task.get("annotations") or ():
+            who = ann.get("completed_by")
+            if isinstance(who, dict):
+                annotator = str(who.get("email") or who.get("id"))
+            else:
+                annotator = emails.get(who, str(who))
+            cancelled = bool(ann.get("was_cancelled"))
+            out.append(
+                LSAnnotation(
+                    request_id=str(rid),
+                    ls_task_id=int(task["id"]),
+                    ls_annotation_id=int(ann["id"]),
+                    label=None if cancelled else label_of(ann.get("result")),
+                    annotator=annotator,
+                    ts=parse_ts(ann.get("updated_at") or ann.get("created_at")),
+                    was_cancelled=cancelled,
+                )
+            )
+    return sorted(out, key=lambda a: a.ls_annotation_id)

@@ -1,0 +1,196 @@
+"""Dataset versions: a manifest of exactly which labeled rows (and labels) trained a model,
+so any model can be traced to its data and any training set rebuilt.
+
+The train/test split is a hash of the request id, not a random draw per version: a row that
+is test once is test forever, so no later version ever trains on an earlier test row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.atomic import to_json, write_bytes_atomic
+from storage.home import DataHome, StorageError
+
+_ID_RE = re.compile(r"^ds-(\d{4,})$")
+_CLAIM_RE = re.compile(r"^\.ds-(\d{4,})\.claim$")
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: str
+    created: str
+    policy: str
+    params: dict
+    parent_model: str | None
+    train_ids: tuple[str, ...]
+    train_labels: tuple[str, ...]
+    test_ids: tuple[str, ...]
+    test_labels: tuple[str, ...]
+    sha256: str
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_ids)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_ids)
+
+
+def split_of(request_id: str, test_share: float = 0.2) -> Literal["train", "test"]:
+    """Stable split: the first 8 bytes of sha256(request_id) as a fraction of 2**64.
+
+    >>> split_of("req-1") == split_of("req-1")
+    True
+    """
+    if not 0.0 <= test_share < 1.0:
+        raise StorageError(f"test_share is {test_share}: pass a fraction in [0, 1), e.g. 0.2")
+    h = int.from_bytes(hashlib.sha256(request_id.encode()).digest()[:8], "big")
+    return "test" if h / 2**64 < test_share else "train"
+
+
+def _content_sha(manifest: Mapping[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _claim_id(home: DataHome) -> str:
+    """Reserve the next `ds-NNNN` with O_EXCL on a claim file: two creators never share an id."""
+    folder = home.datasets
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        used = [
+            int(m[1])
+            for name in os.listdir(folder)
+            if (m := _ID_RE.match(name.removesuffix(".json")) or _CLAIM_RE.match(name))
+        ]
+        candidate = f"ds-{max(used, default=0) + 1:04d}"
+        try:
+            os.close(os.open(folder / f".{candidate}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return candidate
+        except FileExistsError:
+            continue
+
+
+def create_dataset(
+    home: DataHome,
+    labeled: pa.Table,
+    policy: str,
+    params: Mapping[str, Any],
+    parent_model: str | None,
+    test_share: float = 0.2,
+) -> DatasetVersion:
+    """Freeze `labeled` (columns request_id, label) into a new dataset version on disk."""
+    for column in ("request_id", "label"):
+        if column not in labeled.column_names:
+            raise StorageError(
+                f"labeled has no {column!r} column: pass Queries.labeled_examples() or a table "
+                "with request_id and label"
+            )
+    if labeled.num_rows == 0:
+        raise StorageError("labeled is empty: label some examples before creating a dataset")
+    if labeled["request_id"].null_count or labeled["label"].null_count:
+        raise StorageError("labeled has null request_id or label values: drop those rows first")
+    if pc.count_distinct(labeled["request_id"]).as_py() != labeled.num_rows:
+        raise StorageError(
+            "labeled has a request_id more than once: pass one row per example "
+            "(Queries.labeled_examples keeps the latest label)"
+        )
+    if not policy:
+        raise StorageError("policy is empty: name how the rows were chosen (e.g. 'all', 'window')")
+    split_of("", test_share)  # validates test_share
+    train_ids, train_labels, test_ids, test_labels = [], [], [], []
+    for rid, label in zip(
+        labeled["request_id"].to_pylist(), labeled["label"].to_pylist(), strict=True
+    ):
+        if split_of(rid, test_share) == "test":
+            test_ids.append(rid)
+            test_labels.append(label)
+        else:
+            train_ids.append(rid)
+            train_labels.append(label)
+    manifest: dict[str, Any] = {
+        "id": "",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "policy": policy,
+        "params": dict(params),
+        "parent_model": parent_model,
+        "train_ids": train_ids,
+        "train_labels": train_labels,
+        "test_ids": test_ids,
+        "test_labels": test_labels,
+        "test_share": test_share,
+    }
+    to_json(manifest, "params")  # fail on unserializable params before claiming an id
+    manifest["id"] = _claim_id(home)
+    manifest["sha256"] = _content_sha(manifest)
+    write_bytes_atomic(home.datasets / f"{manifest['id']}.json", to_json(manifest, "dataset"))
+    return _from_manifest(manifest)
+
+
+def _from_manifest(m: Mapping[str, Any]) -> DatasetVersion:
+    return DatasetVersion(
+        id=m["id"],
+        created=m["created"],
+        policy=m["policy"],
+        params=dict(m["params"]),
+        parent_model=m["parent_model"],
+        train_ids=tuple(m["train_ids"]),
+        train_labels=tuple(m["train_labels"]),
+        test_ids=tuple(m["test_ids"]),
+        test_labels=tuple(m["test_labels"]),
+        sha256=m["sha256"],
+    )
+
+
+def load_dataset(home: DataHome, dataset_id: str) -> DatasetVersion:
+    """Read a manifest and check its sha256, so a hand-edited dataset cannot pass silently."""
+    if not isinstance(dataset_id, str) or not _ID_RE.match(dataset_id):
+        raise StorageError(
+            f"dataset id {dataset_id!r} is not a dataset id (ds-0001, ds-0002...): "
+            "pass one from list_datasets()"
+        )
+    path = home.datasets / f"{dataset_id}.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StorageError(
+            f"dataset {dataset_id} does not exist in {home.datasets}: known: {list_datasets(home)}"
+        ) from None
+    actual = _content_sha(manifest)
+    if actual != manifest.get("sha256"):
+        raise StorageError(
+            f"dataset {dataset_id} is corrupted: content sha256 {actual[:12]}... != recorded "
+            f"{str(manifest.get('sha256'))[:12]}...: restore {path} or create a new dataset"
+        )
+    return _from_manifest(manifest)
+
+
+def list_datasets(home: DataHome) -> list[str]:
+    """Dataset ids on disk, oldest first."""
+    if not home.datasets.is_dir():
+        return []
+    found = [
+        (int(m[1]), m[0])
+        for p in home.datasets.glob("ds-*.json")
+        if (m := _ID_RE.match(p.name.removesuffix(".json")))
+    ]
+    return [name for _, name in sorted(found)]
+
+
+def as_dict(version: DatasetVersion) -> dict[str, Any]:
+    """A JSON-friendly view (lists instead of tuples), e.g. for report cards."""
+    d = asdict(version)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

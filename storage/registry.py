@@ -1,0 +1,288 @@
+"""The model registry (contract): immutable version folders and movable aliases.
+
+`models/vNNNN/{weights.pt, meta.json}` never change once visible (written to a temp folder,
+renamed into place). Aliases and their full history live in one file, `registry.json`,
+replaced atomically under an exclusive lock, so an alias move and its history event land
+together or not at all, and `rollback` is one step.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storage.atomic import fsync_dir, to_json, write_json_atomic
+from storage.home import DataHome, StorageError
+
+if TYPE_CHECKING:  # torch is imported where used: `import storage` stays light
+    import torch
+
+ALIASES = ("champion", "challenger", "shadow")
+_VERSION_RE = re.compile(r"^v(\d{4,})$")
+REQUIRED_META = ("task", "classes")
+
+
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()  # `expected=ANY`: move the alias whatever it points to now
+
+
+class AliasConflict(StorageError):
+    """The alias moved since the caller read it (compare-and-swap lost)."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Registry:
+    """`Registry(home).get("champion")` -> "v0003"; `load("v0003")` -> (state_dict, meta)."""
+
+    def __init__(self, home: DataHome) -> None:
+        self.home = home
+
+    # -- versions -----------------------------------------------------------------------
+    def _folder(self, version: str) -> Path:
+        if not isinstance(version, str) or not _VERSION_RE.match(version):
+            raise StorageError(
+                f"model version {version!r} is not a version name (v0001, v0002...): "
+                "pass one from Registry.versions()"
+            )
+        return self.home.models / version
+
+    def versions(self) -> list[str]:
+        """Visible versions, oldest first (temp folders of unfinished registrations excluded)."""
+        if not self.home.models.is_dir():
+            return []
+        found = [
+            (int(m[1]), m[0])
+            for p in self.home.models.iterdir()
+            if (m := _VERSION_RE.match(p.name))
+        ]
+        return [name for _, name in sorted(found)]
+
+    def exists(self, version: str) -> bool:
+        return (self._folder(version) / "meta.json").is_file()
+
+    def meta(self, version: str) -> dict:
+        path = self._folder(version) / "meta.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise StorageError(
+                f"model {version} does not exist: known versions are {self.versions()}"
+            ) from None
+
+    def register(self, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> str:
+        """Store weights and metadata as the next version; return its name.
+
+        The weights are written outside the lock (they may be large); only the name allocation
+        and the rename happen under it.
+        """
+        import torch
+
+        for key in REQUIRED_META:
+            if key not in meta:
+                raise StorageError(f"meta has no {key!r}: pass the task name and its class list")
+        for name, value in state_dict.items():
+            if not isinstance(value, torch.Tensor):
+                raise StorageError(
+                    f"state_dict[{name!r}] is {type(value).__name__}: pass module.state_dict()"
+                )
+        info = {"dataset_version": None, "parent": None, "metrics": {}, **dict(meta)}
+        to_json(info, "meta")  # fail early, before any file is written
+        self.home.models.mkdir(parents=True, exist_ok=True)
+        tmp = self.home.models / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            weights = tmp / "weights.pt"
+            with open(weights, "wb") as f:
+                torch.save(dict(state_dict), f)
+                f.flush()
+                os.fsync(f.fileno())
+            info["sha256"] = _sha256(weights)
+            with self._lock():
+                existing = self.versions()
+                number = int(existing[-1][1:]) + 1 if existing else 1
+                version = f"v{number:04d}"
+                info.update(version=version, created=_now())
+                write_json_atomic(tmp / "meta.json", info, "meta")
+                os.rename(tmp, self.home.models / version)
+                fsync_dir(self.home.models)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return version
+
+    def load(self, version: str) -> tuple[dict, dict]:
+        """Weights (checked against the sha256 in meta) and metadata of `version`."""
+        import torch
+
+        folder = self._folder(version)
+        meta = self.meta(version)
+        weights = folder / "weights.pt"
+        if not weights.is_file():
+            raise StorageError(f"model {version} has no weights.pt: restore it or roll back")
+        actual = _sha256(weights)
+        if actual != meta.get("sha256"):
+            raise StorageError(
+                f"model {version} is corrupted: weights.pt sha256 {actual[:12]}... != meta "
+                f"{str(meta.get('sha256'))[:12]}...: restore it or roll back"
+            )
+        state = torch.load(weights, weights_only=True, map_location="cpu")
+        return state, meta
+
+    # -- aliases ------------------------------------------------------------------------
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.home.root.mkdir(parents=True, exist_ok=True)
+        with open(self.home.registry_lock, "a+") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads(self.home.registry_file.read_text())
+        except FileNotFoundError:
+            return {"aliases": {}, "history": []}
+        except json.JSONDecodeError as err:
+            raise StorageError(
+                f"{self.home.registry_file} is not valid JSON ({err}): restore it from a backup"
+            ) from err
+        return {"aliases": dict(data.get("aliases", {})), "history": list(data.get("history", []))}
+
+    @staticmethod
+    def _check_alias(alias: str) -> None:
+        if alias not in ALIASES:
+            raise StorageError(f"alias {alias!r} is unknown: use one of {list(ALIASES)}")
+
+    def aliases(self) -> dict[str, str]:
+        return self._read()["aliases"]
+
+    def history(self) -> list[dict]:
+        """Every alias move, oldest first."""
+        return self._read()["history"]
+
+    def get(self, alias: str) -> str | None:
+        """The version `alias` points to, or None when it was never set."""
+        self._check_alias(alias)
+        version = self.aliases().get(alias)
+        if version is not None and not self.exists(version):
+            raise StorageError(
+                f"alias {alias} points to {version}, but {self.home.models / version} is missing: "
+                "restore the folder or move the alias (loopwright rollback)"
+            )
+        return version
+
+    def _move(
+        self, data: dict, alias: str, version: str, reason: str, actor: str, kind: str
+    ) -> dict:
+        history = data["history"]
+        event = {
+            "seq": (history[-1]["seq"] + 1) if history else 1,
+            "ts": _now(),
+            "alias": alias,
+            "from": data["aliases"].get(alias),
+            "to": version,
+            "reason": reason,
+            "actor": actor,
+            "kind": kind,
+        }
+        data["aliases"][alias] = version
+        history.append(event)
+        write_json_atomic(self.home.registry_file, data, "registry")
+        return event
+
+    @staticmethod
+    def _check_reason(reason: str, actor: str) -> None:
+        if not isinstance(reason, str) or not reason.strip():
+            raise StorageError("reason is empty: say why the alias moves (it is the audit trail)")
+        if not isinstance(actor, str) or not actor.strip():
+            raise StorageError("actor is empty: name who moves the alias")
+
+    def set_alias(
+        self,
+        alias: str,
+        version: str,
+        *,
+        reason: str,
+        actor: str = "loopwright",
+        expected: Any = ANY,
+    ) -> dict:
+        """Point `alias` at `version`; return the history event.
+
+        With `expected` (a version or None), this is a compare-and-swap: if the alias points
+        elsewhere now, `AliasConflict` is raised and nothing changes.
+        """
+        self._check_alias(alias)
+        self._check_reason(reason, actor)
+        if not self.exists(version):
+            raise StorageError(
+                f"model {version} does not exist: register it first ({self.versions()})"
+            )
+        with self._lock():
+            data = self._read()
+            current = data["aliases"].get(alias)
+            if expected is not ANY and current != expected:
+                raise AliasConflict(
+                    f"alias {alias} points to {current}, expected {expected}: it moved meanwhile; "
+                    "re-read it and decide again"
+                )
+            return self._move(data, alias, version, reason, actor, "set")
+
+    @staticmethod
+    def _previous_champion(history: list[dict]) -> str | None:
+        """Replay champion moves as a stack: a move pushes where it came from, a rollback pops.
+        Repeated rollbacks therefore walk further back instead of toggling."""
+        stack: list[str] = []
+        for event in history:
+            if event.get("alias") != "champion":
+                continue
+            if event.get("kind") == "rollback":
+                if stack:
+                    stack.pop()
+            elif event.get("from") is not None and event["from"] != event["to"]:
+                stack.append(event["from"])
+        return stack[-1] if stack else None
+
+    def rollback(self, *, reason: str, actor: str = "loopwright") -> str:
+        """Move champion back to the version it served before its last move; return it."""
+        self._check_reason(reason, actor)
+        with self._lock():
+            data = self._read()
+            target = self._previous_champion(data["history"])
+            if target is None:
+                raise StorageError(
+                    "champion has no earlier version to roll back to: promote another version "
+                    "with set_alias('champion', ...)"
+                )
+            if not self.exists(target):
+                raise StorageError(
+                    f"cannot roll back champion to {target}: {self.home.models / target} is missing"
+                )
+            self._move(data, "champion", target, reason, actor, "rollback")
+        return target

@@ -1,0 +1,93 @@
+"""Trigger rules on hand-made inputs, with exact expected outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retrain.triggers import (
+    TriggerDecision,
+    combine,
+    drift_trigger,
+    performance_trigger,
+    periodic_trigger,
+    wilson_interval,
+)
+
+
+def test_wilson_interval_known_values() -> None:
+    assert wilson_interval(8, 10) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 5) == pytest.approx((0.0, 0.4345), abs=1e-4)
+    assert wilson_interval(50, 50)[1] == 1.0
+
+
+def test_performance_fires_below_threshold() -> None:
+    correct = np.array([True] * 7 + [False] * 3)
+    d = performance_trigger(correct, threshold=0.8, min_labels=10)
+    assert d.fire and d.kind == "performance"
+    assert d.numbers["accuracy"] == pytest.approx(0.7) and d.numbers["n"] == 10
+    assert d.numbers["ci_low"] == pytest.approx(0.3968, abs=1e-4)
+    assert d.reasons == ("audit accuracy 0.700 [0.397, 0.892] on 10 labels < threshold 0.800",)
+
+
+def test_performance_holds_at_or_above_threshold_and_with_few_labels() -> None:
+    assert not performance_trigger(
+        np.array([True] * 8 + [False] * 2), 0.8, 10
+    ).fire  # 0.8 is not < 0.8
+    few = performance_trigger(np.array([False] * 9), 0.8, 10)
+    assert not few.fire and "too few to judge (need 10)" in few.reasons[0]
+    none = performance_trigger(np.array([], dtype=bool), 0.8, 10)
+    assert (
+        not none.fire
+        and none.numbers["accuracy"] is None
+        and none.reasons == ("no audit labels yet",)
+    )
+
+
+@pytest.mark.parametrize(("threshold", "min_labels"), [(0.0, 10), (1.5, 10), (0.8, 0)])
+def test_performance_checks_its_parameters(threshold: float, min_labels: int) -> None:
+    with pytest.raises(ValueError):
+        performance_trigger(np.array([True]), threshold, min_labels)
+
+
+def test_drift_trigger_fires_on_drift_or_confidence_drop() -> None:
+    both = drift_trigger(True, 0.625, confidence_drop=0.2, max_confidence_drop=0.1)
+    assert both.fire and both.reasons == (
+        "dataset drift: 62% of features drifted",
+        "mean confidence fell by 0.200 > 0.100 allowed",
+    )
+    quiet = drift_trigger(False, 0.1, confidence_drop=0.05, max_confidence_drop=0.1)
+    assert not quiet.fire and quiet.numbers == {
+        "dataset_drift": False,
+        "drift_share": 0.1,
+        "confidence_drop": 0.05,
+        "max_confidence_drop": 0.1,
+    }
+    with pytest.raises(ValueError, match="drift_share"):
+        drift_trigger(False, 1.2, 0.0, 0.1)
+
+
+def test_periodic_trigger() -> None:
+    assert periodic_trigger(10, 10) == TriggerDecision(
+        True,
+        "periodic",
+        ("10 batches since the last retrain >= 10",),
+        {"batches_since_retrain": 10, "every": 10},
+    )
+    assert not periodic_trigger(9, 10).fire
+    assert periodic_trigger(1000, 0).reasons == ("periodic retraining is off",)
+    with pytest.raises(ValueError, match="or 0 to turn periodic retraining off"):
+        periodic_trigger(1, -1)
+
+
+def test_combine_fires_if_any_and_keeps_all_reasons() -> None:
+    perf = performance_trigger(np.array([False] * 10), 0.8, 10)
+    drift = drift_trigger(True, 0.5, 0.0, 0.1)
+    periodic = periodic_trigger(2, 10)
+    d = combine([periodic, perf, drift])
+    assert d.fire and d.kind == "performance+drift"
+    assert d.reasons == perf.reasons + drift.reasons + periodic.reasons
+    assert set(d.numbers) == {"performance", "drift", "periodic"}
+    nothing = combine([periodic])
+    assert not nothing.fire and nothing.kind == "none"
+    assert combine([]) == TriggerDecision(False, "none", (), {})

@@ -1,0 +1,85 @@
+"""Dataset versions: stable hash split, exact manifests, tamper detection."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+import pytest
+
+from storage.datasets import create_dataset, list_datasets, load_dataset, split_of
+from storage.home import DataHome, StorageError
+
+
+def labeled(n: int, offset: int = 0) -> pa.Table:
+    ids = [f"req-{i}" for i in range(offset, offset + n)]
+    return pa.table({"request_id": ids, "label": [str(i % 3) for i in range(offset, offset + n)]})
+
+
+def test_split_is_stable_and_close_to_share():
+    ids = [f"req-{i}" for i in range(2000)]
+    first = [split_of(r) for r in ids]
+    assert first == [split_of(r) for r in ids]
+    assert 0.17 < first.count("test") / len(ids) < 0.23
+    assert split_of("req-1", 0.0) == "train"
+    with pytest.raises(StorageError, match="test_share is 1.5"):
+        split_of("x", 1.5)
+
+
+def test_create_load_roundtrip_and_disjoint_splits(tmp_path):
+    home = DataHome(tmp_path)
+    v1 = create_dataset(home, labeled(100), "all", {"window_rows": None}, parent_model=None)
+    v2 = create_dataset(home, labeled(150), "window", {"window_rows": 150}, parent_model="v0001")
+    assert (v1.id, v2.id) == ("ds-0001", "ds-0002")
+    assert list_datasets(home) == ["ds-0001", "ds-0002"]
+    assert load_dataset(home, "ds-0002") == v2
+    assert set(v1.train_ids).isdisjoint(v1.test_ids)
+    assert len(v1.train_ids) + len(v1.test_ids) == 100
+    # a row that was test in v1 is test in v2: never trained on by any version
+    assert set(v1.test_ids) <= set(v2.test_ids)
+    assert set(v2.train_ids).isdisjoint(v1.test_ids)
+    labels = dict(
+        zip(labeled(100)["request_id"].to_pylist(), labeled(100)["label"].to_pylist(), strict=True)
+    )
+    assert [labels[r] for r in v1.train_ids] == list(v1.train_labels)
+    assert v2.parent_model == "v0001" and v2.params == {"window_rows": 150}
+
+
+def test_tampered_manifest_is_refused(tmp_path):
+    home = DataHome(tmp_path)
+    v = create_dataset(home, labeled(20), "all", {}, None)
+    path = home.datasets / f"{v.id}.json"
+    manifest = json.loads(path.read_text())
+    manifest["train_labels"][0] = "2" if manifest["train_labels"][0] != "2" else "1"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(StorageError, match="dataset ds-0001 is corrupted"):
+        load_dataset(home, "ds-0001")
+    with pytest.raises(StorageError, match="'../ds-0001' is not a dataset id"):
+        load_dataset(home, "../ds-0001")
+    with pytest.raises(StorageError, match="dataset ds-0009 does not exist"):
+        load_dataset(home, "ds-0009")
+
+
+@pytest.mark.parametrize(
+    ("table", "needle"),
+    [
+        (pa.table({"request_id": ["a"]}), "no 'label' column"),
+        (labeled(0), "labeled is empty"),
+        (pa.table({"request_id": ["a", "a"], "label": ["0", "1"]}), "request_id more than once"),
+    ],
+)
+def test_create_dataset_errors(tmp_path, table, needle):
+    with pytest.raises(StorageError, match=needle):
+        create_dataset(DataHome(tmp_path), table, "all", {}, None)
+    assert list_datasets(DataHome(tmp_path)) == []
+
+
+def test_concurrent_creators_get_distinct_ids(tmp_path):
+    home = DataHome(tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        versions = list(
+            pool.map(lambda i: create_dataset(home, labeled(5, i), "all", {}, None), range(8))
+        )
+    assert sorted(v.id for v in versions) == [f"ds-{i:04d}" for i in range(1, 9)]
+    assert all(load_dataset(home, v.id) == v for v in versions)
