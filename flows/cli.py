@@ -24,8 +24,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 console = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="loopwright.toml to read (default ./loopwright.toml, else built-in defaults)")]
-HomeOpt = Annotated[str | None, typer.Option("--home", help="data home (default [home] path, .loopwright)")]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="loopwright.toml to read (default ./loopwright.toml, else built-in defaults)",
+    ),
+]
+HomeOpt = Annotated[
+    str | None, typer.Option("--home", help="data home (default [home] path, .loopwright)")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
@@ -80,8 +88,14 @@ def _run(fn, config: str | None, home: str | None, as_json: bool, **kwargs) -> d
 
 
 @app.command("score-batch")
-def score_batch(input: Annotated[str, typer.Option("--input", help="Parquet file: request_id, input[, attrs, ts]")],
-                config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def score_batch(
+    input: Annotated[
+        str, typer.Option("--input", help="Parquet file: request_id, input[, attrs, ts]")
+    ],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Score a file of production inputs with the champion and log every prediction."""
     from flows.score_batch import score_batch_flow
 
@@ -97,9 +111,15 @@ def drift_check(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt
 
 
 @app.command()
-def curate(budget: Annotated[int | None, typer.Option(help="labels to ask for (default [curation] budget_per_batch)")] = None,
-           seed: Annotated[int | None, typer.Option(help="seed of the random audit draw")] = None,
-           config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def curate(
+    budget: Annotated[
+        int | None, typer.Option(help="labels to ask for (default [curation] budget_per_batch)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the random audit draw")] = None,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Pick uncertain samples plus a random audit share and send them to Label Studio."""
     from flows.curate import curate_flow
 
@@ -115,9 +135,13 @@ def sync_labels(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt
 
 
 @app.command()
-def retrain(force: Annotated[bool, typer.Option(help="retrain even if no trigger fires")] = False,
-            reason: Annotated[str, typer.Option(help="why, when forced")] = "",
-            config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def retrain(
+    force: Annotated[bool, typer.Option(help="retrain even if no trigger fires")] = False,
+    reason: Annotated[str, typer.Option(help="why, when forced")] = "",
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Check triggers; if one fires: dataset version, fit, report card, gate, promote or keep."""
     from flows.retrain import retrain_flow
 
@@ -125,8 +149,12 @@ def retrain(force: Annotated[bool, typer.Option(help="retrain even if no trigger
 
 
 @app.command()
-def rollback(reason: Annotated[str, typer.Option(help="recorded in the alias history")] = "manual rollback",
-             config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+def rollback(
+    reason: Annotated[str, typer.Option(help="recorded in the alias history")] = "manual rollback",
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Make the previous champion champion again, in one atomic step."""
     from flows.rollback import rollback_flow
 
@@ -143,7 +171,9 @@ def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = Fa
     try:
         root = home or cfg.home.path
         if not os.path.isdir(root):
-            raise ValueError(f"data home {root!r} does not exist: run `loopwright demo` or pass --home")
+            raise ValueError(
+                f"data home {root!r} does not exist: run `loopwright demo` or pass --home"
+            )
         info = collect(open_runtime(config, home))
     except (ValueError, RuntimeError, OSError) as exc:
         _fail(exc)
@@ -154,12 +184,21 @@ def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = Fa
     t.add_row("champion", str(info["champion"]))
     t.add_row("challenger", str(info["challenger"]))
     drift = info["last_drift"] or {}
-    t.add_row("last drift check", f"{drift.get('status')} (share {drift.get('drift_share')}) at {drift.get('ts')}")
+    t.add_row(
+        "last drift check",
+        f"{drift.get('status')} (share {drift.get('drift_share')}) at {drift.get('ts')}",
+    )
     trig = info["last_trigger"] or {}
-    t.add_row("last trigger", f"{'fired' if trig.get('fire') else 'quiet'} {trig.get('kind', '')}: "
-              + "; ".join(trig.get("reasons", [])))
+    t.add_row(
+        "last trigger",
+        f"{'fired' if trig.get('fire') else 'quiet'} {trig.get('kind', '')}: "
+        + "; ".join(trig.get("reasons", [])),
+    )
     gate = info["last_gate"] or {}
-    t.add_row("last gate", f"{'PROMOTE' if gate.get('promote') else 'KEEP'}: " + "; ".join(gate.get("reasons", [])))
+    t.add_row(
+        "last gate",
+        f"{'PROMOTE' if gate.get('promote') else 'KEEP'}: " + "; ".join(gate.get("reasons", [])),
+    )
     t.add_row("pending labels", str(info["pending_labels"]))
     t.add_row("labels", json.dumps(info["labels"]))
     t.add_row("predictions", str(info["predictions"]))
@@ -174,17 +213,27 @@ def serve(config: ConfigOpt = None, home: HomeOpt = None) -> None:
     cfg = _config(config)
     with prefect_api(cfg.prefect.port) as url:
         if url is None:
-            _fail(RuntimeError("serve needs a Prefect server: run `make prefect-up` or set PREFECT_API_URL"))
+            _fail(
+                RuntimeError(
+                    "serve needs a Prefect server: run `make prefect-up` or set PREFECT_API_URL"
+                )
+            )
         serve_all(cfg, config, home)
 
 
 @app.command()
 def demo(
-    scenario: Annotated[str | None, typer.Option(help="scenario TOML (default [demo] scenario)")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="scenario TOML (default [demo] scenario)")
+    ] = None,
     config: ConfigOpt = None,
     home: HomeOpt = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="leave Label Studio and Prefect up to browse")] = False,
-    json_out: Annotated[str | None, typer.Option("--json-out", help="also write the summary to this file")] = None,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="leave Label Studio and Prefect up to browse")
+    ] = False,
+    json_out: Annotated[
+        str | None, typer.Option("--json-out", help="also write the summary to this file")
+    ] = None,
 ) -> None:
     """Run the whole loop on the built-in digits task, with real Label Studio and Prefect servers."""
     from pathlib import Path
@@ -211,22 +260,42 @@ def demo(
     run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     try:
         with prefect_api(cfg.prefect.port, url=svc.prefect_api_url):
-            summary = demo_flow(scenario_path=scenario or cfg.demo.scenario, run_id=run_id,
-                                config_path=config, home=str(root), progress=True)
+            summary = demo_flow(
+                scenario_path=scenario or cfg.demo.scenario,
+                run_id=run_id,
+                config_path=config,
+                home=str(root),
+                progress=True,
+            )
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10)  # send the last flow logs before the server stops
     except (ValueError, RuntimeError, OSError) as exc:
+        _fail(exc)
+    finally:
         if not keep_running:
             services.stop(svc)
-        _fail(exc)
     print_summary(console, summary)
     if json_out:
         Path(json_out).write_text(json.dumps(summary, indent=2, default=str))
     if keep_running:
-        console.print(f"Label Studio: {cfg.labelstudio.url}  ·  Prefect UI: {svc.prefect_api_url.removesuffix('/api')}")
+        console.print(
+            f"Label Studio: {cfg.labelstudio.url}  ·  Prefect UI: {svc.prefect_api_url.removesuffix('/api')}"
+        )
         console.print("stop them with `make labelstudio-down prefect-down`")
-    else:
-        services.stop(svc)
     console.print(f"inspect this run: [bold].venv/bin/loopwright status --json --home {root}[/]")
 
+
+def _add_bench() -> None:
+    """`loopwright bench …`: the scenario benchmark lives in flows/bench_cli.py."""
+    try:
+        from flows.bench_cli import bench_app
+    except ImportError:  # the benchmark is optional at runtime
+        return
+    app.add_typer(bench_app, name="bench", help="Measure the loop against baselines.")
+
+
+_add_bench()
 
 if __name__ == "__main__":
     app()

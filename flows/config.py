@@ -146,7 +146,7 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class DemoConfig:
     scenario: str = "scenarios/demo-rotation.toml"
-    batches_per_round: int = 2
+    batches_per_round: int = 1
     holdout_rows: int = 500
 
 
@@ -250,7 +250,9 @@ def _check(cfg: Config) -> None:
         raise ConfigError("curation.budget_per_batch must be at least 1")
 
 
-def load_config(path: str | Path | None = None, env: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None, env: typing.Mapping[str, str] | None = None
+) -> Config:
     """Read `path` (default `./loopwright.toml` if it exists, else built-in defaults), then env."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
@@ -260,7 +262,9 @@ def load_config(path: str | Path | None = None, env: typing.Mapping[str, str] | 
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} does not exist: pass --config PATH to an existing file")
+            raise ConfigError(
+                f"config file {str(p)!r} does not exist: pass --config PATH to an existing file"
+            )
         try:
             raw = tomllib.loads(p.read_text())
         except tomllib.TOMLDecodeError as exc:

@@ -39,7 +39,9 @@ def select_samples(rt: Runtime, budget: int, seed: int) -> dict:
     )
     scores = dict(zip(selection.request_ids, selection.scores, strict=True))
     QueueLog(rt.home).append(
-        list(selection.request_ids), list(selection.reasons), scores=[scores[i] for i in selection.request_ids]
+        list(selection.request_ids),
+        list(selection.reasons),
+        scores=[scores[i] for i in selection.request_ids],
     )
     return {
         "candidates": candidates.num_rows,
@@ -70,8 +72,12 @@ def send_to_labelstudio(rt: Runtime) -> dict:
         for r in todo
     ]
     created = adapter.import_tasks(project_id, tasks) if tasks else {}
-    return {"project_id": project_id, "imported": len(tasks), "already_present": len(queued) - len(tasks),
-            "task_ids": len(created)}
+    return {
+        "project_id": project_id,
+        "imported": len(tasks),
+        "already_present": len(queued) - len(tasks),
+        "task_ids": len(created),
+    }
 
 
 @flow(name="curate", log_prints=True)

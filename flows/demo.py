@@ -39,7 +39,9 @@ def resolve_scenario(path: str) -> Path:
     if not p.is_file() and (REPO_ROOT / p).is_file():
         p = REPO_ROOT / p
     if not p.is_file():
-        raise ValueError(f"scenario file {path!r} does not exist: pass --scenario PATH to a TOML file")
+        raise ValueError(
+            f"scenario file {path!r} does not exist: pass --scenario PATH to a TOML file"
+        )
     return p
 
 
@@ -76,11 +78,15 @@ def true_accuracy(rt: Runtime, version: str, stream: Stream, i: int) -> float:
 def write_incoming(rt: Runtime, batch) -> Path:
     """The batch as a production system would hand it to `score-batch`: ids, raw inputs, attrs."""
     inputs = [rt.task.encode_input(img) for img in batch.images]
-    table = pa.table({
-        "request_id": pa.array(batch.request_ids, pa.string()),
-        "input": pa.array(inputs, pa.binary()),
-        "attrs": pa.array([list(a.items()) for a in batch.attrs], pa.map_(pa.string(), pa.string())),
-    })
+    table = pa.table(
+        {
+            "request_id": pa.array(batch.request_ids, pa.string()),
+            "input": pa.array(inputs, pa.binary()),
+            "attrs": pa.array(
+                [list(a.items()) for a in batch.attrs], pa.map_(pa.string(), pa.string())
+            ),
+        }
+    )
     path = rt.home.root / "incoming" / f"batch-{batch.index:04d}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
@@ -106,8 +112,13 @@ def bootstrap(rt: Runtime, scenario: Scenario, ctx: dict):
 
 
 @flow(name="demo", log_prints=True)
-def demo_flow(scenario_path: str, run_id: str, config_path: str | None = None, home: str | None = None,
-              progress: bool = True) -> dict:
+def demo_flow(
+    scenario_path: str,
+    run_id: str,
+    config_path: str | None = None,
+    home: str | None = None,
+    progress: bool = True,
+) -> dict:
     """Bootstrap a champion, replay the scenario through every stage, and summarise."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -123,25 +134,46 @@ def demo_flow(scenario_path: str, run_id: str, config_path: str | None = None, h
         timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
         return out
 
-    write_state(rt.home, "demo", {"run_id": run_id, "scenario": str(scenario_path), "status": "running"})
-    write_state(rt.home, "labelstudio", {"project_title": f"{rt.cfg.labelstudio.project_title} demo {run_id}"})
+    write_state(
+        rt.home, "demo", {"run_id": run_id, "scenario": str(scenario_path), "status": "running"}
+    )
+    write_state(
+        rt.home,
+        "labelstudio",
+        {"project_title": f"{rt.cfg.labelstudio.project_title} demo {run_id}"},
+    )
     split = timed("bootstrap", bootstrap, rt, scenario, ctx)
     initial = rt.registry.get("champion")
     stream = Stream(scenario, split=split, run_id=f"{run_id}")
     truth: dict[str, str] = {}
-    annotator = SimulatedAnnotator(truth, rt.task.classes, error_rate=rt.cfg.labeling.error_rate,
-                                   seed=scenario.seed, name=rt.cfg.labeling.annotator)
+    annotator = SimulatedAnnotator(
+        truth,
+        rt.task.classes,
+        error_rate=rt.cfg.labeling.error_rate,
+        seed=scenario.seed,
+        name=rt.cfg.labeling.annotator,
+    )
     curve = Curve()
     per_round = max(1, rt.cfg.demo.batches_per_round)
     events: list[dict] = []
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not progress,
+    ) as bar:
         job = bar.add_task("production batches", total=stream.n_batches)
         for start in range(0, stream.n_batches, per_round):
             round_batches = range(start, min(start + per_round, stream.n_batches))
             for i in round_batches:
                 batch = stream.batch(i)
-                truth.update({r: rt.task.classes[int(y)] for r, y in zip(batch.request_ids, batch.labels, strict=True)})
+                truth.update(
+                    {
+                        r: rt.task.classes[int(y)]
+                        for r, y in zip(batch.request_ids, batch.labels, strict=True)
+                    }
+                )
                 timed("score-batch", score_batch_flow, str(write_incoming(rt, batch)), **ctx)
                 champion = rt.registry.get("champion")
                 curve.batches.append(i)
@@ -149,21 +181,40 @@ def demo_flow(scenario_path: str, run_id: str, config_path: str | None = None, h
                 curve.versions.append(champion)
                 curve.champion.append(true_accuracy(rt, champion, stream, i))
                 curve.initial.append(true_accuracy(rt, initial, stream, i))
-                bar.update(job, advance=1, description=f"batch {i} · phase {batch.phase} · champion {champion}")
+                bar.update(
+                    job,
+                    advance=1,
+                    description=f"batch {i} · phase {batch.phase} · champion {champion}",
+                )
             timed("drift-check", drift_check_flow, **ctx)
-            timed("curate", curate_flow, budget=rt.cfg.curation.budget_per_batch * len(round_batches),
-                  seed=scenario.seed + start, **ctx)
+            timed(
+                "curate",
+                curate_flow,
+                budget=rt.cfg.curation.budget_per_batch * len(round_batches),
+                seed=scenario.seed + start,
+                **ctx,
+            )
             project_id = read_state(rt.home, "labelstudio")["project_id"]
-            timed("labeling (simulated people)", annotator.label_pending, rt.labelstudio(), project_id)
+            timed(
+                "labeling (simulated people)", annotator.label_pending, rt.labelstudio(), project_id
+            )
             timed("sync-labels", sync_labels_flow, **ctx)
             result = timed("retrain", retrain_flow, **ctx)
             if result.get("retrained"):
-                events.append({"after_batch": round_batches[-1], "challenger": result["challenger"],
-                               "promoted": result["promoted"], "trigger": result["trigger"]["kind"]})
+                events.append(
+                    {
+                        "after_batch": round_batches[-1],
+                        "challenger": result["challenger"],
+                        "promoted": result["promoted"],
+                        "trigger": result["trigger"]["kind"],
+                    }
+                )
     last = stream.n_batches - 1
     final = rt.registry.get("champion")
     onset = scenario.onset_batch
-    before = [a for b, a in zip(curve.batches, curve.initial, strict=True) if onset is None or b < onset]
+    before = [
+        a for b, a in zip(curve.batches, curve.initial, strict=True) if onset is None or b < onset
+    ]
     gate = read_state(rt.home, "last_gate") or {}
     summary = {
         "run_id": run_id,
@@ -180,8 +231,13 @@ def demo_flow(scenario_path: str, run_id: str, config_path: str | None = None, h
         "retrains": events,
         "report_card": gate.get("card_html"),
         "gate": {"promote": gate.get("promote"), "reasons": gate.get("reasons", [])},
-        "curve": {"batch": curve.batches, "phase": curve.phases, "champion": curve.champion,
-                  "initial_champion": curve.initial, "version": curve.versions},
+        "curve": {
+            "batch": curve.batches,
+            "phase": curve.phases,
+            "champion": curve.champion,
+            "initial_champion": curve.initial,
+            "version": curve.versions,
+        },
         "stage_seconds": {k: round(v, 1) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 1),
         "finished": datetime.now(UTC).isoformat(),

@@ -62,7 +62,13 @@ def check(rt: Runtime) -> dict:
     ref_c = ref.column("confidence").to_numpy()
     cur_c = cur.column("confidence").to_numpy()
     result = compute_drift(
-        ref_x, cur_x, ref_p, cur_p, ref_c, cur_c, n_classes=len(classes),
+        ref_x,
+        cur_x,
+        ref_p,
+        cur_p,
+        ref_c,
+        cur_c,
+        n_classes=len(classes),
         numeric_threshold=cfg.numeric_threshold,
         categorical_threshold=cfg.categorical_threshold,
         drift_share=cfg.drift_share,
@@ -117,6 +123,8 @@ def drift_check_flow(config_path: str | None = None, home: str | None = None) ->
     """Compare the latest traffic with the champion's reference window."""
     rt = open_runtime(config_path, home)
     verdict = run_check(rt)
-    create_markdown_artifact(markdown(verdict), key="drift-check", description="Latest drift verdict")
+    create_markdown_artifact(
+        markdown(verdict), key="drift-check", description="Latest drift verdict"
+    )
     print(markdown(verdict).replace("\n\n", "\n").strip())
     return verdict

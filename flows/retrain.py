@@ -23,6 +23,7 @@ from retrain.training import fit
 from retrain.triggers import (
     TriggerDecision,
     combine,
+    confidence_trigger,
     drift_trigger,
     performance_trigger,
     periodic_trigger,
@@ -40,8 +41,27 @@ def evaluate_triggers(rt: Runtime, champion: str | None) -> TriggerDecision:
     outcomes = rt.queries.audit_outcomes(cfg.window_labels, model_version=champion)
     correct = np.asarray(outcomes.column("correct").to_pylist(), dtype=bool)
     decisions.append(performance_trigger(correct, cfg.accuracy_threshold, cfg.min_labels))
+    reference = rt.registry.meta(champion).get("reference_confidence")
+    if reference is not None:
+        recent = rt.queries.recent_predictions(
+            rt.cfg.drift.window_rows, model_version=champion, columns=["confidence"]
+        )
+        conf = recent.column("confidence").to_numpy() if recent.num_rows else np.zeros(0)
+        decisions.append(
+            confidence_trigger(
+                float(reference),
+                float(conf.mean()) if len(conf) else 0.0,
+                len(conf),
+                cfg.confidence_drop,
+                min_rows=min(100, rt.cfg.drift.window_rows),
+            )
+        )
     drift = read_state(rt.home, "last_drift") or {}
-    if cfg.on_drift and drift.get("status") in {"ok", "drift"} and drift.get("champion") == champion:
+    if (
+        cfg.on_drift
+        and drift.get("status") in {"ok", "drift"}
+        and drift.get("champion") == champion
+    ):
         decisions.append(
             drift_trigger(
                 bool(drift["dataset_drift"]),
@@ -79,7 +99,9 @@ def rows_for(labeled: pa.Table, ids: tuple[str, ...]) -> pa.Table:
 
 def xy(rt: Runtime, table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     x = rt.task.decode_inputs(table.column("input").to_pylist())
-    y = np.array([rt.task.class_index(lbl) for lbl in table.column("label").to_pylist()], dtype=np.int64)
+    y = np.array(
+        [rt.task.class_index(lbl) for lbl in table.column("label").to_pylist()], dtype=np.int64
+    )
     attrs = [dict(a) if a else {} for a in table.column("attrs").to_pylist()]
     return x, y, attrs
 
@@ -89,7 +111,9 @@ def form_dataset(rt: Runtime, labeled: pa.Table, champion: str | None) -> Datase
     cfg = rt.cfg.retrain
     rows = select_rows(labeled, cfg.dataset_policy, cfg.window_rows)
     params = {"window_rows": cfg.window_rows, "mode": cfg.mode}
-    return create_dataset(rt.home, rows, policy=cfg.dataset_policy, params=params, parent_model=champion)
+    return create_dataset(
+        rt.home, rows, policy=cfg.dataset_policy, params=params, parent_model=champion
+    )
 
 
 @task(name="fit", cache_policy=NO_CACHE)
@@ -101,16 +125,38 @@ def train(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, champion: str | No
     if cfg.mode == "finetune" and champion is not None:
         init, _ = rt.registry.load(champion)
         epochs = cfg.finetune_epochs
-    result = fit(rt.task, x, y, init_state=init, max_epochs=epochs, batch_size=cfg.batch_size,
-                 lr=cfg.learning_rate, seed=cfg.seed)
+    result = fit(
+        rt.task,
+        x,
+        y,
+        init_state=init,
+        max_epochs=epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.learning_rate,
+        seed=cfg.seed,
+    )
+    # The label-free confidence trigger compares live traffic with this number.
+    test_x, _, _ = xy(rt, rows_for(labeled, ds.test_ids))
+    reference_confidence = None
+    if len(test_x):
+        from retrain.model import load_module, predict_proba
+
+        probs = predict_proba(load_module(rt.task, result.state_dict), test_x)
+        reference_confidence = float(probs.max(axis=1).mean())
     meta = {
         "task": rt.task.name,
         "classes": list(rt.task.classes),
         "dataset_version": ds.id,
         "parent": champion,
         "mode": cfg.mode if champion else "scratch",
-        "train": {"rows": result.n_train, "epochs": result.epochs, "loss": result.train_loss,
-                  "accuracy": result.train_accuracy, "seconds": result.seconds},
+        "reference_confidence": reference_confidence,
+        "train": {
+            "rows": result.n_train,
+            "epochs": result.epochs,
+            "loss": result.train_loss,
+            "accuracy": result.train_accuracy,
+            "seconds": result.seconds,
+        },
     }
     version = rt.registry.register(result.state_dict, meta)
     rt.registry.set_alias("challenger", version, reason=f"trained on {ds.id}")
@@ -118,14 +164,26 @@ def train(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, champion: str | No
 
 
 @task(name="report-card", cache_policy=NO_CACHE)
-def report_card(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None) -> dict:
+def report_card(
+    rt: Runtime, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None
+) -> dict:
     test = rows_for(labeled, ds.test_ids)
     x, y, attrs = xy(rt, test)
-    common = dict(x=x, y=y, attrs=attrs, classes=rt.task.classes, slice_keys=rt.task.slice_attrs,
-                  expectations=rt.task.expectations)
-    challenger = evaluate_model(name="challenger", version=version, predict_proba=rt.predictor(version), **common)
+    common = dict(
+        x=x,
+        y=y,
+        attrs=attrs,
+        classes=rt.task.classes,
+        slice_keys=rt.task.slice_attrs,
+        expectations=rt.task.expectations,
+    )
+    challenger = evaluate_model(
+        name="challenger", version=version, predict_proba=rt.predictor(version), **common
+    )
     incumbent = (
-        evaluate_model(name="champion", version=champion, predict_proba=rt.predictor(champion), **common)
+        evaluate_model(
+            name="champion", version=champion, predict_proba=rt.predictor(champion), **common
+        )
         if champion
         else None
     )
@@ -133,13 +191,27 @@ def report_card(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, version: str
         challenger=challenger,
         champion=incumbent,
         task=rt.task.name,
-        dataset={"id": ds.id, "policy": ds.policy, "n_train": len(ds.train_ids), "n_test": len(ds.test_ids)},
-        eval_set={"description": f"held-out labeled rows of {ds.id} (stable hash split, never trained on)",
-                  "n": int(len(y))},
+        dataset={
+            "id": ds.id,
+            "policy": ds.policy,
+            "n_train": len(ds.train_ids),
+            "n_test": len(ds.test_ids),
+        },
+        eval_set={
+            "description": f"held-out labeled rows of {ds.id} (stable hash split, never trained on)",
+            "n": int(len(y)),
+        },
     )
     g = rt.cfg.gate
-    decision = decide(card, GateRules(tolerance=g.tolerance, slice_tolerance=g.slice_tolerance,
-                                      min_slice_rows=g.min_slice_rows, min_eval_rows=g.min_eval_rows))
+    decision = decide(
+        card,
+        GateRules(
+            tolerance=g.tolerance,
+            slice_tolerance=g.slice_tolerance,
+            min_slice_rows=g.min_slice_rows,
+            min_eval_rows=g.min_eval_rows,
+        ),
+    )
     card["gate"] = decision.to_dict()
     json_path, html_path = rt.home.cards / f"{version}.json", rt.home.cards / f"{version}.html"
     write_card(card, json_path, html_path)
@@ -152,27 +224,42 @@ def promote_or_keep(rt: Runtime, version: str, champion: str | None, gate: dict)
     if not gate["promote"]:
         return {"promoted": False, "champion": champion}
     try:
-        rt.registry.set_alias("champion", version, reason="gate passed: " + "; ".join(gate["reasons"])[:500],
-                              expected=champion)
+        rt.registry.set_alias(
+            "champion",
+            version,
+            reason="gate passed: " + "; ".join(gate["reasons"])[:500],
+            expected=champion,
+        )
     except AliasConflict as exc:
         return {"promoted": False, "champion": rt.registry.get("champion"), "conflict": str(exc)}
     return {"promoted": True, "champion": version}
 
 
 @flow(name="retrain", log_prints=True)
-def retrain_flow(force: bool = False, reason: str = "", config_path: str | None = None,
-                 home: str | None = None) -> dict:
+def retrain_flow(
+    force: bool = False, reason: str = "", config_path: str | None = None, home: str | None = None
+) -> dict:
     """Retrain when a trigger fires (or when forced), and promote only through the gate."""
     rt = open_runtime(config_path, home)
     now = datetime.now(UTC).isoformat()
     champion = rt.registry.get("champion")
     trigger = evaluate_triggers(rt, champion)
     if force and not trigger.fire:
-        trigger = TriggerDecision(True, "manual", (reason or "forced by the caller",), trigger.numbers)
-    trig = {"fire": trigger.fire, "kind": trigger.kind, "reasons": list(trigger.reasons),
-            "numbers": trigger.numbers, "champion": champion, "ts": now}
+        trigger = TriggerDecision(
+            True, "manual", (reason or "forced by the caller",), trigger.numbers
+        )
+    trig = {
+        "fire": trigger.fire,
+        "kind": trigger.kind,
+        "reasons": list(trigger.reasons),
+        "numbers": trigger.numbers,
+        "champion": champion,
+        "ts": now,
+    }
     write_state(rt.home, "last_trigger", trig)
-    print(f"trigger: {'FIRE' if trigger.fire else 'quiet'} ({trigger.kind}): {'; '.join(trigger.reasons)}")
+    print(
+        f"trigger: {'FIRE' if trigger.fire else 'quiet'} ({trigger.kind}): {'; '.join(trigger.reasons)}"
+    )
     if not trigger.fire:
         return {"retrained": False, "trigger": trig, "champion": champion}
     labeled = rt.queries.labeled_examples()
@@ -185,13 +272,31 @@ def retrain_flow(force: bool = False, reason: str = "", config_path: str | None 
     version = train(rt, ds, labeled, champion)
     card = report_card(rt, ds, labeled, version, champion)
     outcome = promote_or_keep(rt, version, champion, card["gate"])
-    gate = {**card["gate"], "challenger": version, "champion_before": champion,
-            "champion_after": outcome["champion"], "card_html": card["paths"]["html"], "ts": now}
+    gate = {
+        **card["gate"],
+        "challenger": version,
+        "champion_before": champion,
+        "champion_after": outcome["champion"],
+        "card_html": card["paths"]["html"],
+        "ts": now,
+    }
     write_state(rt.home, "last_gate", gate)
     append_event(rt.home, "retrains", {"trigger": trig, "gate": gate, "dataset": ds.id})
-    create_markdown_artifact(card_markdown(card), key="report-card", description=f"Report card {version}")
+    create_markdown_artifact(
+        card_markdown(card), key="report-card", description=f"Report card {version}"
+    )
     verdict = "PROMOTED" if outcome["promoted"] else "KEPT champion"
-    print(f"{verdict}: challenger {version} vs champion {champion}; " + "; ".join(card["gate"]["reasons"]))
+    print(
+        f"{verdict}: challenger {version} vs champion {champion}; "
+        + "; ".join(card["gate"]["reasons"])
+    )
     print(f"report card: {card['paths']['html']}")
-    return {"retrained": True, "trigger": trig, "dataset": ds.id, "challenger": version,
-            "promoted": outcome["promoted"], "champion": outcome["champion"], "gate": gate}
+    return {
+        "retrained": True,
+        "trigger": trig,
+        "dataset": ds.id,
+        "challenger": version,
+        "promoted": outcome["promoted"],
+        "champion": outcome["champion"],
+        "gate": gate,
+    }

@@ -11,8 +11,9 @@ from storage.state import append_event
 
 
 @flow(name="rollback", log_prints=True)
-def rollback_flow(reason: str = "manual rollback", config_path: str | None = None,
-                  home: str | None = None) -> dict:
+def rollback_flow(
+    reason: str = "manual rollback", config_path: str | None = None, home: str | None = None
+) -> dict:
     """Make the champion before the last move champion again; the move is kept in the history."""
     rt = open_runtime(config_path, home)
     before = rt.registry.get("champion")

@@ -22,7 +22,9 @@ REQUIRED = ("request_id", "input")
 
 def read_inputs(path: Path) -> pa.Table:
     if not path.is_file():
-        raise ValueError(f"input file {str(path)!r} does not exist: pass --input PATH to a Parquet file")
+        raise ValueError(
+            f"input file {str(path)!r} does not exist: pass --input PATH to a Parquet file"
+        )
     table = pq.read_table(path)
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
@@ -39,7 +41,9 @@ def score_table(rt: Runtime, table: pa.Table) -> dict:
     """Predict with the serving aliases and append one prediction-log batch per role."""
     champion = rt.registry.get("champion")
     if champion is None:
-        raise RuntimeError("no champion model: run `loopwright retrain --force` or `loopwright demo` first")
+        raise RuntimeError(
+            "no champion model: run `loopwright retrain --force` or `loopwright demo` first"
+        )
     ids = table.column("request_id").to_pylist()
     x = rt.task.decode_inputs(table.column("input").to_pylist())
     features = rt.task.features(x)
@@ -73,7 +77,12 @@ def score_table(rt: Runtime, table: pa.Table) -> dict:
         written[role] = log.append(batch, classes=rt.task.classes)
         if role == "champion":
             confidence = float(np.asarray(probs).max(axis=1).mean())
-    return {"rows": table.num_rows, "champion": champion, "written": written, "mean_confidence": confidence}
+    return {
+        "rows": table.num_rows,
+        "champion": champion,
+        "written": written,
+        "mean_confidence": confidence,
+    }
 
 
 @task(name="score", cache_policy=NO_CACHE)
@@ -82,7 +91,9 @@ def score(rt: Runtime, table: pa.Table) -> dict:
 
 
 @flow(name="score-batch", log_prints=True)
-def score_batch_flow(input_path: str, config_path: str | None = None, home: str | None = None) -> dict:
+def score_batch_flow(
+    input_path: str, config_path: str | None = None, home: str | None = None
+) -> dict:
     """Score one file of production inputs and append it to the prediction log."""
     rt = open_runtime(config_path, home)
     table = read_inputs(Path(input_path))

@@ -19,14 +19,24 @@ def deployments(cfg: Config, config_path: str | None, home: str | None):
     params = {"config_path": config_path, "home": home}
     s = cfg.schedule
     return [
-        drift_check_flow.to_deployment(name="drift-check", cron=s.drift_check_cron, parameters=params),
+        drift_check_flow.to_deployment(
+            name="drift-check", cron=s.drift_check_cron, parameters=params
+        ),
         curate_flow.to_deployment(name="curate", cron=s.curate_cron, parameters=params),
-        sync_labels_flow.to_deployment(name="sync-labels", interval=s.sync_labels_interval_s,
-                                       parameters=params),
-        retrain_flow.to_deployment(name="retrain", cron=s.trigger_check_cron, parameters=params,
-                                   description="Checks the triggers; retrains when one fires."),
-        retrain_flow.to_deployment(name="retrain-periodic", cron=s.retrain_cron,
-                                   parameters={**params, "force": True, "reason": "periodic schedule"}),
+        sync_labels_flow.to_deployment(
+            name="sync-labels", interval=s.sync_labels_interval_s, parameters=params
+        ),
+        retrain_flow.to_deployment(
+            name="retrain",
+            cron=s.trigger_check_cron,
+            parameters=params,
+            description="Checks the triggers; retrains when one fires.",
+        ),
+        retrain_flow.to_deployment(
+            name="retrain-periodic",
+            cron=s.retrain_cron,
+            parameters={**params, "force": True, "reason": "periodic schedule"},
+        ),
     ]
 
 

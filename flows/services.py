@@ -35,7 +35,9 @@ def _run(script: str, action: str, env: dict[str, str]) -> str:
         timeout=600,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"scripts/{script} {action} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"scripts/{script} {action} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
     return proc.stdout
 
 
@@ -50,13 +52,20 @@ def prefect_env(port: int, server_dir: Path | None = None) -> dict[str, str]:
     return {"PREFECT_PORT": str(port), "PREFECT_SERVER_DIR": str(server_dir or default)}
 
 
-def start(labelstudio_url: str, prefect_port: int, ls_data_dir: Path | None = None,
-          prefect_dir: Path | None = None) -> tuple[Services, str]:
+def start(
+    labelstudio_url: str,
+    prefect_port: int,
+    ls_data_dir: Path | None = None,
+    prefect_dir: Path | None = None,
+) -> tuple[Services, str]:
     """Start what is not running yet; returns the services and the Label Studio token."""
     ls_env = labelstudio_env(labelstudio_url, ls_data_dir)
     pf_env = prefect_env(prefect_port, prefect_dir)
-    svc = Services(labelstudio_url=labelstudio_url, prefect_api_url=f"http://127.0.0.1:{prefect_port}/api",
-                   env={**ls_env, **pf_env})
+    svc = Services(
+        labelstudio_url=labelstudio_url,
+        prefect_api_url=f"http://127.0.0.1:{prefect_port}/api",
+        env={**ls_env, **pf_env},
+    )
     token = os.environ.get("LOOPWRIGHT_LABELSTUDIO_TOKEN", "")
     if urlparse(labelstudio_url).hostname in LOCAL_HOSTS:
         out = _run("labelstudio.sh", "start", ls_env)

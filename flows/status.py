@@ -22,13 +22,32 @@ def collect(rt: Runtime, history: int = 20) -> dict:
         "shadow": aliases.get("shadow"),
         "versions": reg.versions(),
         "history": reg.history()[-history:],
-        "last_drift": {k: drift.get(k) for k in ("status", "dataset_drift", "drift_share", "champion",
-                                                  "confidence_drop", "report_html", "ts", "reason")}
-        if drift else None,
+        "last_drift": {
+            k: drift.get(k)
+            for k in (
+                "status",
+                "dataset_drift",
+                "drift_share",
+                "champion",
+                "confidence_drop",
+                "report_html",
+                "ts",
+                "reason",
+            )
+        }
+        if drift
+        else None,
         "last_trigger": trigger,
-        "last_gate": {"promote": gate.get("promote"), "reasons": gate.get("reasons", []),
-                      "challenger": gate.get("challenger"), "champion_before": gate.get("champion_before"),
-                      "card_html": gate.get("card_html"), "ts": gate.get("ts")} if gate else None,
+        "last_gate": {
+            "promote": gate.get("promote"),
+            "reasons": gate.get("reasons", []),
+            "challenger": gate.get("challenger"),
+            "champion_before": gate.get("champion_before"),
+            "card_html": gate.get("card_html"),
+            "ts": gate.get("ts"),
+        }
+        if gate
+        else None,
         "pending_labels": rt.queries.pending_labels(),
         "labels": rt.queries.label_counts(),
         "predictions": rt.queries.count_predictions(),

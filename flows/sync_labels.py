@@ -56,8 +56,12 @@ def pull(rt: Runtime) -> dict:
     known = rt.queries.known_request_ids([a.request_id for a in annotations])
     events, rejected = to_events(annotations, rt.task.classes, known)
     written = LabelLog(rt.home).append(events, classes=rt.task.classes)
-    return {"exported": len(annotations), "new_labels": written, "rejected": rejected,
-            "pending": rt.queries.pending_labels()}
+    return {
+        "exported": len(annotations),
+        "new_labels": written,
+        "rejected": rejected,
+        "pending": rt.queries.pending_labels(),
+    }
 
 
 @flow(name="sync-labels", log_prints=True)
@@ -72,6 +76,8 @@ def sync_labels_flow(config_path: str | None = None, home: str | None = None) ->
         f"exported; rejected: {rej}; {result['pending']} samples still wait for labels.\n",
         key="sync-labels",
     )
-    print(f"{result['new_labels']} new labels ({result['exported']} exported, rejected: {rej}); "
-          f"{result['pending']} pending")
+    print(
+        f"{result['new_labels']} new labels ({result['exported']} exported, rejected: {rej}); "
+        f"{result['pending']} pending"
+    )
     return result

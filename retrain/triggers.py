@@ -121,6 +121,36 @@ def drift_trigger(
     )
 
 
+def confidence_trigger(
+    reference_confidence: float, current_confidence: float, n_current: int, max_drop: float,
+    min_rows: int = 100,
+) -> TriggerDecision:
+    """Label-free and immediate: the champion is less sure of live traffic than of the
+    held-out rows it was validated on.
+
+    Why beside the drift check: the drift check compares the champion's own first rows with
+    its latest, so a freshly promoted champion needs a full reference window first; this
+    rule compares with a number stored at training time and works from the first batch.
+
+    >>> confidence_trigger(0.95, 0.70, n_current=400, max_drop=0.1).reasons
+    ('mean confidence 0.700 on 400 recent rows vs 0.950 at validation (drop 0.250 > 0.100)',)
+    >>> confidence_trigger(0.95, 0.70, n_current=50, max_drop=0.1).fire
+    False
+    """
+    if max_drop < 0:
+        raise ValueError(f"max_drop = {max_drop}: must be >= 0")
+    drop = reference_confidence - current_confidence
+    numbers = {"reference": reference_confidence, "current": current_confidence,
+               "drop": drop, "max_drop": max_drop, "rows": n_current}
+    if n_current < min_rows:
+        return TriggerDecision(False, "confidence", (
+            f"confidence: {n_current} recent rows, {min_rows} needed to judge",), numbers)
+    text = (f"mean confidence {current_confidence:.3f} on {n_current} recent rows vs "
+            f"{reference_confidence:.3f} at validation (drop {drop:.3f} {'>' if drop > max_drop else '<='} "
+            f"{max_drop:.3f})")
+    return TriggerDecision(drop > max_drop, "confidence", (text,), numbers)
+
+
 def periodic_trigger(batches_since_retrain: int, every: int) -> TriggerDecision:
     """Fire every `every` batches regardless of evidence; `every = 0` turns it off.
 

@@ -18,8 +18,9 @@ LOOPWRIGHT = str(Path(sys.executable).parent / "loopwright")
 
 
 def run(args, env, timeout=900):
-    return subprocess.run([LOOPWRIGHT, *args], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [LOOPWRIGHT, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def demo_run(tmp_path_factory):
     cfg.write_text(
         f"""
 [home]
-path = "{root / 'home'}"
+path = "{root / "home"}"
 [labelstudio]
 url = "http://127.0.0.1:8093"
 [prefect]
@@ -50,8 +51,18 @@ holdout_rows = 300
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOOPWRIGHT_", "PREFECT_API"))}
     env.update(LS_DATA_DIR=str(root / "ls"), PREFECT_SERVER_DIR=str(root / "prefect"))
-    proc = run(["demo", "--scenario", "scenarios/tiny.toml", "--config", str(cfg),
-                "--json-out", str(root / "summary.json")], env)
+    proc = run(
+        [
+            "demo",
+            "--scenario",
+            "scenarios/tiny.toml",
+            "--config",
+            str(cfg),
+            "--json-out",
+            str(root / "summary.json"),
+        ],
+        env,
+    )
     yield {"proc": proc, "root": root, "cfg": cfg, "env": env}
 
 

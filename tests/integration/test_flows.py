@@ -22,7 +22,7 @@ def story(tmp_path_factory, labelstudio, prefect_harness):
     cfg.write_text(
         f"""
 [home]
-path = "{root / 'home'}"
+path = "{root / "home"}"
 [labelstudio]
 url = "{url}"
 project_title = "flows-test"

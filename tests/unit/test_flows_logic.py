@@ -25,10 +25,19 @@ class Ann:
 
 
 def test_to_events_keeps_good_and_counts_each_rejection():
-    anns = [Ann("r1", "3", ann_id=1), Ann("r2", "3", cancelled=True, ann_id=2), Ann("r3", None, ann_id=3),
-            Ann("r4", "cat", ann_id=4), Ann("ghost", "1", ann_id=5), Ann("r1", "5", ann_id=6)]
+    anns = [
+        Ann("r1", "3", ann_id=1),
+        Ann("r2", "3", cancelled=True, ann_id=2),
+        Ann("r3", None, ann_id=3),
+        Ann("r4", "cat", ann_id=4),
+        Ann("ghost", "1", ann_id=5),
+        Ann("r1", "5", ann_id=6),
+    ]
     events, rejected = to_events(anns, tuple("0123456789"), known_ids={"r1", "r2", "r3", "r4"})
-    assert [(e.request_id, e.label, e.ls_annotation_id) for e in events] == [("r1", "3", 1), ("r1", "5", 6)]
+    assert [(e.request_id, e.label, e.ls_annotation_id) for e in events] == [
+        ("r1", "3", 1),
+        ("r1", "5", 6),
+    ]
     assert all(e.source == "labelstudio" for e in events)
     assert rejected == {"cancelled": 1, "empty": 1, "unknown_label": 1, "unknown_request_id": 1}
 
@@ -40,7 +49,9 @@ def test_read_inputs_errors_name_the_problem(tmp_path):
     pq.write_table(pa.table({"input": pa.array([b"x"], pa.binary())}), p)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['request_id'\]"):
         read_inputs(p)
-    pq.write_table(pa.table({"request_id": pa.array([], pa.string()), "input": pa.array([], pa.binary())}), p)
+    pq.write_table(
+        pa.table({"request_id": pa.array([], pa.string()), "input": pa.array([], pa.binary())}), p
+    )
     with pytest.raises(ValueError, match="is empty"):
         read_inputs(p)
 
