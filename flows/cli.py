@@ -61,6 +61,20 @@ def prefect_api(port: int, url: str | None = None):
         yield None  # ephemeral mode
 
 
+def quiet_prefect_console() -> None:
+    """Keep Prefect's per-run log lines out of the terminal (they still reach the UI)."""
+    import logging
+
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+
+
 def _fail(exc: BaseException) -> None:
     err.print(f"[bold red]error:[/] {exc}")
     raise typer.Exit(1)
@@ -234,6 +248,7 @@ def demo(
     json_out: Annotated[
         str | None, typer.Option("--json-out", help="also write the summary to this file")
     ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="show Prefect's own log lines too")] = False,
 ) -> None:
     """Run the whole loop on the built-in digits task, with real Label Studio and Prefect servers."""
     from pathlib import Path
@@ -258,6 +273,8 @@ def demo(
         _fail(exc)
     os.environ["LOOPWRIGHT_LABELSTUDIO_TOKEN"] = token
     run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    if not verbose:
+        quiet_prefect_console()
     try:
         with prefect_api(cfg.prefect.port, url=svc.prefect_api_url):
             summary = demo_flow(

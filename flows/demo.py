@@ -186,8 +186,8 @@ def demo_flow(
                     advance=1,
                     description=f"batch {i} · phase {batch.phase} · champion {champion}",
                 )
-            timed("drift-check", drift_check_flow, **ctx)
-            timed(
+            drift = timed("drift-check", drift_check_flow, **ctx)
+            curated = timed(
                 "curate",
                 curate_flow,
                 budget=rt.cfg.curation.budget_per_batch * len(round_batches),
@@ -195,20 +195,33 @@ def demo_flow(
                 **ctx,
             )
             project_id = read_state(rt.home, "labelstudio")["project_id"]
-            timed(
+            labeled = timed(
                 "labeling (simulated people)", annotator.label_pending, rt.labelstudio(), project_id
             )
-            timed("sync-labels", sync_labels_flow, **ctx)
+            synced = timed("sync-labels", sync_labels_flow, **ctx)
             result = timed("retrain", retrain_flow, **ctx)
+            trig = result["trigger"]
+            outcome = "quiet"
             if result.get("retrained"):
+                outcome = f"{result['challenger']} {'PROMOTED' if result['promoted'] else 'refused by the gate'}"
                 events.append(
                     {
                         "after_batch": round_batches[-1],
                         "challenger": result["challenger"],
                         "promoted": result["promoted"],
-                        "trigger": result["trigger"]["kind"],
+                        "trigger": trig["kind"],
                     }
                 )
+            elif trig["fire"]:
+                outcome = "waiting for labels"
+            bar.console.print(
+                f"batch {round_batches[-1]:>3} │ phase {curve.phases[-1]} │ true acc "
+                f"{100 * curve.champion[-1]:5.1f}% ({curve.versions[-1]}) │ drift "
+                f"{drift['status']:<7} │ curated {curated['selected']:>3} "
+                f"({curated['audit']} audit) │ labeled {labeled:>3} │ synced "
+                f"{synced['new_labels']:>3} │ trigger {trig['kind'] if trig['fire'] else 'quiet'}"
+                f" → {outcome}"
+            )
     last = stream.n_batches - 1
     final = rt.registry.get("champion")
     onset = scenario.onset_batch

@@ -1,4 +1,4 @@
-"""`drift-check`: compare recent traffic with the champion's reference window.
+"""`drift-check`: compare recent traffic with the champion's reference window (its training rows).
 
 The machine's verdict comes from NumPy statistics over every row (fast at millions of
 rows); people get an Evidently HTML report computed on a sample. Both are written under
@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -21,7 +22,7 @@ from curation.drift_report import frames_for_report, write_report
 from flows.runtime import Runtime, open_runtime
 from storage.state import write_state
 
-COLUMNS = ["request_id", "ts", "features", "pred", "confidence"]
+COLUMNS = ["request_id", "ts", "role", "features", "input"]
 
 
 def feature_matrix(table: pa.Table) -> np.ndarray:
@@ -31,36 +32,70 @@ def feature_matrix(table: pa.Table) -> np.ndarray:
     return flat.reshape(n, -1) if n else np.zeros((0, 0), dtype=np.float32)
 
 
-def class_indices(table: pa.Table, classes: tuple[str, ...]) -> np.ndarray:
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[p] for p in table.column("pred").to_pylist()], dtype=np.int64)
+def reference_rows(rt: Runtime, champion: str, n: int) -> pa.Table:
+    """The reference window: a seeded sample of the rows the champion was trained on.
+
+    Why its training rows and not the first rows it served: they exist the moment a model is
+    promoted, so a fresh champion is watched from its first batch, and "what the model
+    learned from" is the distribution whose departure matters.
+    """
+    from storage.datasets import load_dataset
+
+    ds_id = rt.registry.meta(champion).get("dataset_version")
+    if not ds_id:
+        return pa.table({"features": pa.array([], pa.list_(pa.float32()))})
+    ids = list(load_dataset(rt.home, ds_id).train_ids)
+    if len(ids) > n:
+        rng = np.random.default_rng(0)
+        ids = [ids[i] for i in sorted(rng.choice(len(ids), size=n, replace=False))]
+    labeled = rt.queries.labeled_examples()
+    return labeled.filter(
+        pc.is_in(labeled.column("request_id"), value_set=pa.array(ids, pa.string()))
+    )
+
+
+def scored(
+    rt: Runtime, champion: str, table: pa.Table
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, predicted classes and confidences, both windows scored by the same model."""
+    x = rt.task.decode_inputs(table.column("input").to_pylist())
+    probs = rt.predictor(champion)(x)
+    return rt.task.features(x), probs.argmax(axis=1), probs.max(axis=1)
+
+
+def waiting(rt: Runtime, champion: str | None, reason: str, now: datetime) -> dict:
+    verdict = {
+        "status": "waiting",
+        "dataset_drift": False,
+        "reason": reason,
+        "champion": champion,
+        "ts": now.isoformat(),
+    }
+    write_state(rt.home, "last_drift", verdict)
+    return verdict
 
 
 def check(rt: Runtime) -> dict:
     cfg = rt.cfg.drift
     champion = rt.registry.get("champion")
-    n = rt.queries.count_predictions(model_version=champion) if champion else 0
-    needed = cfg.reference_rows + cfg.window_rows
     now = datetime.now(UTC)
     run_id = now.strftime("%Y%m%dT%H%M%S%fZ")
-    if champion is None or n < needed:
-        verdict = {
-            "status": "waiting",
-            "dataset_drift": False,
-            "reason": f"champion {champion} has {n} logged rows, {needed} needed "
-            f"({cfg.reference_rows} reference + {cfg.window_rows} current)",
-            "champion": champion,
-            "ts": now.isoformat(),
-        }
-        write_state(rt.home, "last_drift", verdict)
-        return verdict
-    ref = rt.queries.first_predictions(cfg.reference_rows, model_version=champion, columns=COLUMNS)
-    cur = rt.queries.recent_predictions(cfg.window_rows, model_version=champion, columns=COLUMNS)
+    if champion is None:
+        return waiting(rt, None, "no champion yet", now)
+    cur = rt.queries.recent_predictions(cfg.window_rows, columns=COLUMNS)
+    cur = cur.filter(pc.equal(cur.column("role"), "champion")) if cur.num_rows else cur
+    ref = reference_rows(rt, champion, cfg.reference_rows)
+    if cur.num_rows < cfg.window_rows or ref.num_rows == 0:
+        return waiting(
+            rt,
+            champion,
+            f"{cur.num_rows} recent rows ({cfg.window_rows} needed) and "
+            f"{ref.num_rows} reference rows",
+            now,
+        )
     classes = rt.task.classes
-    ref_x, cur_x = feature_matrix(ref), feature_matrix(cur)
-    ref_p, cur_p = class_indices(ref, classes), class_indices(cur, classes)
-    ref_c = ref.column("confidence").to_numpy()
-    cur_c = cur.column("confidence").to_numpy()
+    ref_x, ref_p, ref_c = scored(rt, champion, ref)
+    cur_x, cur_p, cur_c = scored(rt, champion, cur)
     result = compute_drift(
         ref_x,
         cur_x,
@@ -86,7 +121,7 @@ def check(rt: Runtime) -> dict:
         "status": "drift" if result.dataset_drift else "ok",
         **result.to_dict(),
         "champion": champion,
-        "reference": {"rows": ref.num_rows, "from": str(ref.column("ts")[0].as_py())},
+        "reference": {"rows": ref.num_rows, "what": "sample of the champion's training rows"},
         "current": {"rows": cur.num_rows, "to": str(cur.column("ts")[-1].as_py())},
         "evidently": report,
         "report_html": str(out / f"{run_id}.html"),
