@@ -215,12 +215,11 @@ def demo_flow(
             elif trig["fire"]:
                 outcome = "waiting for labels"
             bar.console.print(
-                f"batch {round_batches[-1]:>3} │ phase {curve.phases[-1]} │ true acc "
-                f"{100 * curve.champion[-1]:5.1f}% ({curve.versions[-1]}) │ drift "
-                f"{drift['status']:<7} │ curated {curated['selected']:>3} "
-                f"({curated['audit']} audit) │ labeled {labeled:>3} │ synced "
-                f"{synced['new_labels']:>3} │ trigger {trig['kind'] if trig['fire'] else 'quiet'}"
-                f" → {outcome}"
+                f"batch {round_batches[-1]:>3} · phase {curve.phases[-1]} │ true acc "
+                f"{100 * curve.champion[-1]:5.1f}% {curve.versions[-1]} │ drift {drift['status']:<7}│ "
+                f"+{synced['new_labels']} labels ({curated['audit']} audit, {labeled} answered) │ "
+                f"trigger {trig['kind'] if trig['fire'] else 'quiet'} → {outcome}",
+                soft_wrap=True,
             )
     last = stream.n_batches - 1
     final = rt.registry.get("champion")
