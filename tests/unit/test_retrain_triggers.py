@@ -91,3 +91,17 @@ def test_combine_fires_if_any_and_keeps_all_reasons() -> None:
     nothing = combine([periodic])
     assert not nothing.fire and nothing.kind == "none"
     assert combine([]) == TriggerDecision(False, "none", (), {})
+
+
+def test_confidence_trigger_fires_only_past_the_allowed_drop_with_enough_rows():
+    from retrain.triggers import confidence_trigger
+
+    fired = confidence_trigger(0.95, 0.80, n_current=400, max_drop=0.1)
+    assert fired.fire and fired.kind == "confidence"
+    assert fired.numbers["drop"] == pytest.approx(0.15)
+    at_limit = confidence_trigger(0.95, 0.85, n_current=400, max_drop=0.1)
+    assert not at_limit.fire  # a drop of exactly the allowance does not fire
+    few = confidence_trigger(0.95, 0.10, n_current=99, max_drop=0.1, min_rows=100)
+    assert not few.fire and "100 needed" in few.reasons[0]
+    with pytest.raises(ValueError, match="max_drop"):
+        confidence_trigger(0.9, 0.8, n_current=400, max_drop=-0.1)
