@@ -293,6 +293,15 @@ class LabelStudioAdapter:
         )
         return int(created.id)
 
+    def delete_task(self, task_id: int) -> None:
+        """Delete one task (and its annotations); a task already gone is fine."""
+        sdk = self._sdk()
+        try:
+            self._call(f"delete task {task_id}", lambda: sdk.tasks.delete(str(task_id)))
+        except LabelStudioError as exc:
+            if exc.status != 404:
+                raise
+
     def delete_project(self, project_id: int) -> None:
         """Delete a project and everything in it; a project already gone is fine."""
         sdk = self._sdk()

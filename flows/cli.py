@@ -76,7 +76,10 @@ def quiet_prefect_console() -> None:
 
 
 def _fail(exc: BaseException) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    """Print the error (it names the field and the fix) unwrapped and unstyled, exit 1."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -90,7 +93,13 @@ def _config(config: str | None):
 
 
 def _run(fn, config: str | None, home: str | None, as_json: bool, **kwargs) -> dict:
+    from flows.runtime import open_runtime
+
     cfg = _config(config)
+    try:
+        open_runtime(config, home)  # an unusable data home fails here, before any flow run
+    except (ValueError, OSError) as exc:
+        _fail(exc)
     try:
         with prefect_api(cfg.prefect.port):
             result = fn(config_path=config, home=home, **kwargs)
@@ -114,6 +123,42 @@ def score_batch(
     from flows.score_batch import score_batch_flow
 
     _run(score_batch_flow, config, home, as_json, input_path=input)
+
+
+@app.command("log-predictions")
+def log_predictions(
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            help="Parquet file: request_id, model_version, features, probs[, ts, role, pred, "
+            "confidence, margin, entropy, input, input_uri, attrs]",
+        ),
+    ],
+    chunk_rows: Annotated[
+        int, typer.Option(help="rows validated and written at a time (bounds memory)")
+    ] = 50_000,
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Log predictions a model served elsewhere made (validated; all or nothing)."""
+    from pathlib import Path
+
+    from flows.runtime import open_runtime
+    from flows.score_batch import log_file
+
+    _config(config)
+    try:
+        result = log_file(open_runtime(config, home), Path(input), chunk_rows)
+    except (ValueError, RuntimeError, OSError) as exc:
+        _fail(exc)
+    if as_json:
+        console.print_json(json.dumps(result))
+    else:
+        console.print(
+            f"logged {result['rows']} predictions from {input} ({result['chunks']} chunks)"
+        )
 
 
 @app.command("drift-check")
@@ -248,18 +293,23 @@ def demo(
     json_out: Annotated[
         str | None, typer.Option("--json-out", help="also write the summary to this file")
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", help="show Prefect's own log lines too")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="show Prefect's own log lines too")
+    ] = False,
 ) -> None:
     """Run the whole loop on the built-in digits task, with real Label Studio and Prefect servers."""
     from pathlib import Path
 
     from flows import services
-    from flows.demo import demo_flow, prepare_home
+    from flows.demo import demo_flow, prepare_home, resolve_scenario
     from flows.summary import print_summary
+    from retrain.digits.scenario import load_scenario
 
     cfg = _config(config)
     root = Path(home or cfg.home.path)
     try:
+        # a bad scenario fails here, before a previous demo's home or any server is touched
+        load_scenario(resolve_scenario(scenario or cfg.demo.scenario))
         note = prepare_home(root)
     except ValueError as exc:
         _fail(exc)

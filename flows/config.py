@@ -13,17 +13,15 @@ Environment overrides: `LOOPWRIGHT_<SECTION>__<KEY>=value`, e.g.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the key and the fix."""
+from flows.config_checks import ConfigError, check, coerce
 
 
 class Secret:
@@ -171,83 +169,6 @@ class Config:
 
 
 _SECRET_KEYS = {("labelstudio", "token")}
-_CHOICES = {
-    ("curation", "strategy"): {"least_confidence", "margin", "entropy", "random"},
-    ("retrain", "dataset_policy"): {"all", "window"},
-    ("retrain", "mode"): {"scratch", "finetune"},
-}
-_UNIT_INTERVAL = {
-    ("curation", "audit_share"),
-    ("labeling", "error_rate"),
-    ("trigger", "accuracy_threshold"),
-    ("drift", "drift_share"),
-}
-
-
-def _coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
-    where = f"{section}.{key} (from {origin})"
-    if isinstance(kind, str):  # postponed annotations
-        kind = {"str": str, "int": int, "float": float, "bool": bool}.get(kind, kind)
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
-            return value.lower() in {"true", "1", "yes"}
-        raise ConfigError(f"{where} must be true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be a whole number, got {value!r}")
-    if kind is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where} must be a string, got {value!r}")
-    raise ConfigError(f"{where}: unsupported type {kind}")  # pragma: no cover
-
-
-def _check(cfg: Config) -> None:
-    for (section, key), allowed in _CHOICES.items():
-        value = getattr(getattr(cfg, section), key)
-        if value not in allowed:
-            raise ConfigError(
-                f"{section}.{key} = {value!r} is not one of {sorted(allowed)}: pick one of them"
-            )
-    for section, key in _UNIT_INTERVAL:
-        value = getattr(getattr(cfg, section), key)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{section}.{key} = {value!r} must lie between 0 and 1")
-    for f in fields(cfg):
-        sub = getattr(cfg, f.name)
-        for sf in fields(sub):
-            value = getattr(sub, sf.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                raise ConfigError(f"{f.name}.{sf.name} = {value!r} must not be negative")
-    url = urlparse(cfg.labelstudio.url)
-    if url.scheme not in {"http", "https"} or not url.hostname:
-        raise ConfigError(
-            f"labelstudio.url = {cfg.labelstudio.url!r} is not an http(s) URL: "
-            "write it like http://127.0.0.1:8089"
-        )
-    if cfg.curation.budget_per_batch < 1:
-        raise ConfigError("curation.budget_per_batch must be at least 1")
 
 
 def load_config(
@@ -275,8 +196,10 @@ def load_config(
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
     for section, body in raw.items():
         if section not in sections:
+            near = difflib.get_close_matches(section, sorted(sections), n=1)
+            hint = f"did you mean [{near[0]}]? " if near else ""
             raise ConfigError(
-                f"unknown section [{section}] in {origin}: known sections are {sorted(sections)}"
+                f"unknown section [{section}] in {origin}: {hint}known sections are {sorted(sections)}"
             )
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}] in {origin} must be a table")
@@ -289,7 +212,12 @@ def load_config(
         section, _, key = name[len("LOOPWRIGHT_") :].partition("__")
         section, key = section.lower(), key.lower()
         if section not in sections:
-            raise ConfigError(f"unknown section {section!r} in environment variable {name}")
+            near = difflib.get_close_matches(section, sorted(sections), n=1)
+            hint = f"did you mean LOOPWRIGHT_{near[0].upper()}__{key.upper()}? " if near else ""
+            raise ConfigError(
+                f"unknown section {section!r} in environment variable {name}: {hint}"
+                f"sections are {sorted(sections)}"
+            )
         values[section][key] = (value, f"environment {name}")
     if "LOOPWRIGHT_HOME" in env:
         values["home"]["path"] = (env["LOOPWRIGHT_HOME"], "environment LOOPWRIGHT_HOME")
@@ -307,16 +235,19 @@ def load_config(
                         f"{section}.{key} may not be written in a config file ({src}): "
                         "set LOOPWRIGHT_LABELSTUDIO_TOKEN in the environment instead"
                     )
+                keys = sorted(known - {"token"})
+                near = difflib.get_close_matches(key, keys, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
                 raise ConfigError(
-                    f"unknown key {section}.{key} in {src}: known keys are {sorted(known - {'token'})}"
+                    f"unknown key {section}.{key} in {src}: {hint}known keys are {keys}"
                 )
-            kwargs[key] = _coerce(section, key, hints[key], value, src)
+            kwargs[key] = coerce(section, key, hints[key], value, src)
         if section == "labelstudio":
             token = env.get("LOOPWRIGHT_LABELSTUDIO_TOKEN") or env.get("LABEL_STUDIO_API_KEY") or ""
             kwargs["token"] = Secret(token)
         built[section] = cls(**kwargs)
     cfg = Config(**built)
-    _check(cfg)
+    check(cfg)
     return cfg
 
 

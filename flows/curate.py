@@ -1,9 +1,14 @@
 """`curate`: pick what humans should label and send it to Label Studio.
 
-Order matters for idempotency: the selection is first written to the queue log (an
-append-only record of what was picked and why), then every queued id that Label Studio
-does not hold yet is imported. A run that dies between the two steps is completed by the
-next run; Label Studio never holds a request id twice.
+Order matters for idempotency: Label Studio is checked first (reachable, token accepted,
+project there), so a run that cannot reach it stores nothing; the selection is then written
+to the queue log (an append-only record of what was picked and why), then every queued id
+that Label Studio does not hold yet is imported. A run that dies between the last two steps
+is completed by the next run; Label Studio never holds a request id twice.
+
+Retries: the adapter retries each call with back-off (`[labelstudio] retries`); the Label
+Studio tasks of these flows are retried by Prefect on top, after 2 s then 5 s, but only when
+the server was unreachable or failed (5xx): a refused token does not heal by waiting.
 """
 
 from __future__ import annotations
@@ -30,6 +35,31 @@ def labeling_project(rt: Runtime, adapter) -> int:
     return project_id
 
 
+def transient(task, task_run, state) -> bool:
+    """Prefect retry condition: only an unreachable or failing (5xx) Label Studio is retried."""
+    from curation.labelstudio import LabelStudioError
+
+    exc = state.data
+    return isinstance(exc, LabelStudioError) and (exc.status is None or exc.status >= 500)
+
+
+LS_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 5],
+    "retry_condition_fn": transient,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="connect-labelstudio", **LS_RETRIES)
+def connect(rt: Runtime) -> int:
+    """Check the server and the token, and find (or make) the project: before anything is
+    stored, so that an unreachable server or a wrong token changes nothing."""
+    with rt.labelstudio() as adapter:
+        adapter.check()
+        return labeling_project(rt, adapter)
+
+
 @task(name="select-samples", cache_policy=NO_CACHE)
 def select_samples(rt: Runtime, budget: int, seed: int) -> dict:
     cfg = rt.cfg.curation
@@ -51,27 +81,26 @@ def select_samples(rt: Runtime, budget: int, seed: int) -> dict:
     }
 
 
-@task(name="send-to-labelstudio", retries=2, retry_delay_seconds=[2, 5], cache_policy=NO_CACHE)
-def send_to_labelstudio(rt: Runtime) -> dict:
+@task(name="send-to-labelstudio", **LS_RETRIES)
+def send_to_labelstudio(rt: Runtime, project_id: int) -> dict:
     from curation.labelstudio import LSTask
 
-    adapter = rt.labelstudio()
-    project_id = labeling_project(rt, adapter)
     queued = rt.queries.queued(unlabeled_only=True)
-    present = adapter.existing_request_ids(project_id)
-    todo = [r for r in queued.to_pylist() if r["request_id"] not in present]
-    tasks = [
-        LSTask(
-            request_id=r["request_id"],
-            image=rt.task.render(r["input"]),
-            pred_label=r["pred"],
-            score=float(r["confidence"]),
-            model_version=r["model_version"],
-            reason=r["reason"],
-        )
-        for r in todo
-    ]
-    created = adapter.import_tasks(project_id, tasks) if tasks else {}
+    with rt.labelstudio() as adapter:
+        present = adapter.existing_request_ids(project_id)
+        todo = [r for r in queued.to_pylist() if r["request_id"] not in present]
+        tasks = [
+            LSTask(
+                request_id=r["request_id"],
+                image=rt.task.render(r["input"]),
+                pred_label=r["pred"],
+                score=float(r["confidence"]),
+                model_version=r["model_version"],
+                reason=r["reason"],
+            )
+            for r in todo
+        ]
+        created = adapter.import_tasks(project_id, tasks) if tasks else {}
     return {
         "project_id": project_id,
         "imported": len(tasks),
@@ -93,8 +122,9 @@ def curate_flow(
     if budget < 0:
         raise ValueError(f"budget = {budget} must be zero or more")
     seed = int(datetime.now(UTC).timestamp()) if seed is None else seed
+    project_id = connect(rt)
     picked = select_samples(rt, budget, seed)
-    sent = send_to_labelstudio(rt)
+    sent = send_to_labelstudio(rt, project_id)
     result = {**picked, **sent}
     write_state(rt.home, "last_curate", {**result, "ts": datetime.now(UTC).isoformat()})
     md = (

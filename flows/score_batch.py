@@ -2,6 +2,11 @@
 
 The input file is Parquet with columns `request_id` (string), `input` (binary, the raw
 input as the task encodes it), and optionally `attrs` (map<string,string>) and `ts`.
+
+`log-predictions` (`log_file`): log predictions a model served elsewhere already made, from
+a Parquet file in the prediction-log schema (`pred`, the uncertainty scores, `ts` and
+`role` may be left out). A file of any size is read in chunks of `chunk_rows`; every chunk
+is validated before the first is written, so a bad row anywhere writes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.runtime import Runtime, open_runtime
-from storage.prediction_log import PredictionLog, make_batch
+from storage.home import StorageError
+from storage.prediction_log import PredictionLog, complete_batch, make_batch, validate_batch
 
 REQUIRED = ("request_id", "input")
 
@@ -35,6 +41,57 @@ def read_inputs(path: Path) -> pa.Table:
     if table.num_rows == 0:
         raise ValueError(f"input file {str(path)!r} is empty: score at least one input")
     return table
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    if not path.is_file():
+        raise ValueError(
+            f"input file {str(path)!r} does not exist: pass --input PATH to a Parquet file"
+        )
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(
+            f"input file {str(path)!r} is not a Parquet file ({err}): write it with "
+            "pyarrow.parquet.write_table"
+        ) from None
+
+
+def _chunks(pf: pq.ParquetFile, chunk_rows: int):
+    start = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        yield start, pa.Table.from_batches([batch])
+        start += batch.num_rows
+
+
+def log_file(rt: Runtime, path: Path, chunk_rows: int = 50_000) -> dict:
+    """Validate then append a file of predictions, `chunk_rows` at a time (bounded memory)."""
+    if chunk_rows < 1:
+        raise ValueError(f"--chunk-rows = {chunk_rows}: pass a positive number of rows")
+    pf = open_parquet(path)
+    if pf.metadata.num_rows == 0:
+        raise ValueError(f"input file {str(path)!r} is empty: log at least one prediction")
+    classes = rt.task.classes
+    seen: set[str] = set()
+    for start, chunk in _chunks(pf, chunk_rows):  # pass 1: validate everything
+        where = f"input file {str(path)!r}, rows {start}..{start + chunk.num_rows - 1}"
+        try:
+            table = validate_batch(complete_batch(chunk, classes), classes)
+        except StorageError as err:
+            raise StorageError(f"{where}: {err}") from None
+        ids = table.column("request_id").to_pylist()
+        dup = next((i for i in ids if i in seen), None)
+        if dup is not None:
+            raise StorageError(
+                f"{where}: request_id {dup!r} appears more than once in the file: "
+                "give each prediction its own request id"
+            )
+        seen.update(ids)
+    log, written, parts = PredictionLog(rt.home), 0, 0
+    for _, chunk in _chunks(pf, chunk_rows):  # pass 2: write
+        written += log.append(complete_batch(chunk, classes), classes=classes)
+        parts += 1
+    return {"rows": written, "chunks": parts, "file": str(path)}
 
 
 def score_table(rt: Runtime, table: pa.Table) -> dict:

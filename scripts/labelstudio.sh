@@ -10,6 +10,8 @@
 #   LS_DATA_DIR  server data, token, password, log and pid (default <repo>/.labelstudio)
 #   LS_VENV      the server's own venv (default <repo>/.venv-labelstudio)
 #   LS_START_TIMEOUT  seconds to wait for /health/ (default 120)
+#   LS_TOKEN, LS_PASSWORD  preset admin API token / password, used on the very first start
+#                (default: random); e.g. a CI secret. Never printed; stored mode 600.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -56,6 +58,27 @@ our_pid() {
 }
 
 random_secret() { "$LS_VENV/bin/python" -c 'import secrets; print(secrets.token_hex(20))'; }
+
+# Write a secret file (mode 600) from a preset variable, else a random one. A preset that
+# differs from what the server was created with is an error: the server would refuse it.
+# Neither value is ever printed.
+secret_file() {
+  local file="$1" name="$2" preset="$3"
+  if [ -n "$preset" ]; then
+    case "$preset" in *[!A-Za-z0-9_-]*) die "$name holds characters other than letters, digits, '-' and '_': use e.g. a hex string" ;; esac
+    [ "${#preset}" -ge 16 ] || die "$name is shorter than 16 characters: use a longer secret"
+  fi
+  if [ -s "$file" ]; then
+    [ -z "$preset" ] || [ "$preset" = "$(cat "$file")" ] ||
+      die "$name differs from the one $LS_DATA_DIR was created with ($file): unset $name, or delete $LS_DATA_DIR to start afresh"
+    return
+  fi
+  if [ -n "$preset" ]; then
+    (umask 077 && printf '%s\n' "$preset" >"$file")
+  else
+    (umask 077 && random_secret >"$file")
+  fi
+}
 
 cmd_install() {
   if [ -x "$LS_VENV/bin/label-studio" ] &&
@@ -128,16 +151,16 @@ cmd_start() {
   chmod 700 "$LS_DATA_DIR"
   if [ ! -s "$TOKEN_FILE" ]; then
     [ ! -e "$LS_DATA_DIR/label_studio.sqlite3" ] ||
-      die "$TOKEN_FILE is missing but $LS_DATA_DIR/data already has a database made with another token: delete $LS_DATA_DIR to start afresh"
-    (umask 077 && random_secret >"$TOKEN_FILE")
+      die "$TOKEN_FILE is missing but $LS_DATA_DIR already has a database made with another token: delete $LS_DATA_DIR to start afresh"
   fi
-  [ -s "$PASSWORD_FILE" ] || (umask 077 && random_secret >"$PASSWORD_FILE")
+  secret_file "$TOKEN_FILE" LS_TOKEN "${LS_TOKEN:-}"
+  secret_file "$PASSWORD_FILE" LS_PASSWORD "${LS_PASSWORD:-}"
   chmod 600 "$TOKEN_FILE" "$PASSWORD_FILE"
 
   say "starting Label Studio $LS_VERSION at $URL (log: $LOG_FILE)"
   # Prefixed variables set explicitly; the unprefixed fallbacks Label Studio also reads
   # (USERNAME, PASSWORD, HOST, PORT, USER_TOKEN) are removed from its environment.
-  env -u USERNAME -u PASSWORD -u HOST -u PORT -u USER_TOKEN \
+  env -u USERNAME -u PASSWORD -u HOST -u PORT -u USER_TOKEN -u LS_TOKEN -u LS_PASSWORD \
     LABEL_STUDIO_USERNAME="$LS_USER" \
     LABEL_STUDIO_PASSWORD="$(cat "$PASSWORD_FILE")" \
     LABEL_STUDIO_USER_TOKEN="$(cat "$TOKEN_FILE")" \

@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
 
-_ID_RE = re.compile(r"^ds-(\d{4,})$")
-_CLAIM_RE = re.compile(r"^\.ds-(\d{4,})\.claim$")
+_ID_RE = re.compile(r"^ds-(\d{4,})\Z")
+_CLAIM_RE = re.compile(r"^\.ds-(\d{4,})\.claim\Z")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,44 @@ QUEUED_SCHEMA = pa.schema(
     ]
 )
 
+# What curation_picks returns: one row per picked request id, audit picks first.
+PICKS_SCHEMA = pa.schema(
+    [
+        _field("request_id", pa.string(), nullable=False),
+        _field("reason", pa.string(), nullable=False),  # audit | uncertainty | random
+        _field("score", pa.float64()),
+    ]
+)
+# Uncertainty per strategy from the logged columns (higher = more uncertain), as
+# `curation.sampling` computes it for tables without probs; "random" scores like least confidence.
+SCORE_SQL = {
+    "least_confidence": "1.0 - CAST(confidence AS DOUBLE)",
+    "margin": "1.0 - CAST(margin AS DOUBLE)",
+    "entropy": "CAST(entropy AS DOUBLE)",
+    "random": "1.0 - CAST(confidence AS DOUBLE)",
+}
+
+
+def first_per_request(columns: str, raw: str = "predictions_raw") -> str:
+    """The dedup rule of the `predictions` view (earliest `ts`, then earliest file) on the
+    given columns only: with narrow columns DuckDB never materialises features or inputs."""
+    return (
+        f"SELECT {columns} FROM {raw} "
+        "QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1"
+    )
+
+
+def fetch_rows(columns: Sequence[str], chosen: str) -> str:
+    """Late materialisation: the wide `columns` of the prediction rows listed by the CTE
+    `chosen` (filename, file_row_number, ts), in (ts, request_id) order. Joining on `ts` too
+    lets DuckDB skip the Parquet row groups outside the chosen rows' time range, so features
+    and inputs are read for those rows, not for the whole log."""
+    return (
+        f"SELECT {cols(columns, 'p')} FROM predictions_raw p SEMI JOIN {chosen} c "
+        "ON p.filename = c.filename AND p.file_row_number = c.file_row_number AND p.ts = c.ts "
+        "ORDER BY p.ts, p.request_id"
+    )
+
 
 def cols(names: Sequence[str], alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
@@ -111,7 +149,7 @@ latest AS (
 )"""
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -119,17 +157,20 @@ def connect(home: DataHome, *sources: str) -> duckdb.DuckDBPyConnection:
     """An in-memory connection with a deduplicated view per requested log."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # library code: no bars in flow logs
     for name in sources:
         schema, view = _VIEWS[name]
         folder = getattr(home, name)
         if folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None:
-            glob = _literal(f"{folder}/**/*.parquet")
+            glob = literal(f"{folder}/**/*.parquet")
             con.execute(
                 f"CREATE TEMP VIEW {name}_raw AS SELECT * FROM read_parquet({glob}, "
-                "hive_partitioning=true, union_by_name=true, filename=true)"
+                "hive_partitioning=true, union_by_name=true, filename=true, "
+                "file_row_number=true)"
             )
         else:
             empty = schema.empty_table().append_column("filename", pa.array([], pa.string()))
+            empty = empty.append_column("file_row_number", pa.array([], pa.int64()))
             con.register(f"{name}_raw", empty)
         con.execute(f"CREATE TEMP VIEW {name} AS {view}")
     return con

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from storage.atomic import fsync_dir
 
 TMP_SUFFIX = ".parquet.tmp"
-_TMP_RE = re.compile(r"^\.[0-9a-f]{8}\.pid(?P<pid>\d+)\.(?P<host>[A-Za-z0-9_-]*)\.parquet\.tmp$")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_TMP_RE = re.compile(r"^\.[0-9a-f]{8}\.pid(?P<pid>\d+)\.(?P<host>[A-Za-z0-9_-]*)\.parquet\.tmp\Z")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # A temp file from another host cannot be checked by pid: remove it only when clearly stale.
 FOREIGN_STALE_SECONDS = 24 * 3600
 

@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 
 from storage.batch_checks import (
     ROLES,
+    _conform,
+    _matrix,
     check_features,
     check_probs,
     check_request_ids,
@@ -23,7 +25,15 @@ from storage.home import DataHome, StorageError
 from storage.parquet_parts import write_partitioned
 from storage.schemas import PREDICTION_SCHEMA
 
-__all__ = ["PREDICTION_SCHEMA", "ROLES", "PredictionLog", "make_batch", "validate_batch"]
+__all__ = [
+    "PREDICTION_SCHEMA",
+    "ROLES",
+    "PredictionLog",
+    "complete_batch",
+    "make_batch",
+    "validate_batch",
+]
+DERIVED = ("pred", "confidence", "margin", "entropy")
 
 
 def uncertainty(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -102,6 +112,46 @@ def make_batch(
         "attrs": attrs_array(attrs, n),
     }
     return pa.Table.from_arrays(list(columns.values()), schema=PREDICTION_SCHEMA)
+
+
+def complete_batch(table: pa.Table, classes: Sequence[str]) -> pa.Table:
+    """Fill what loopwright can compute in a batch a model served elsewhere wrote: `pred`,
+    `confidence`, `margin`, `entropy` from `probs` (when all four are absent), `ts` (now) and
+    `role` (champion) when absent. The result still goes through `validate_batch`.
+    """
+    names = table.column_names
+    given = [c for c in DERIVED if c in names]
+    if given and len(given) != len(DERIVED):
+        missing = [c for c in DERIVED if c not in names]
+        raise StorageError(
+            f"columns {missing} are missing while {given} are given: give all of "
+            f"{list(DERIVED)} or none (loopwright computes them from probs)"
+        )
+    n = table.num_rows
+    if "ts" not in names:
+        table = table.append_column("ts", timestamp_array(None, n))
+    if "role" not in names:
+        table = table.append_column("role", pa.array(["champion"] * n, pa.string()))
+    if given or n == 0:
+        return table
+    if "probs" not in names:
+        raise StorageError(
+            "column 'probs' is missing: add the full class-probability vector as list<float32>"
+        )
+    probs = _matrix(
+        _conform("probs", table["probs"], PREDICTION_SCHEMA.field("probs").type), "probs"
+    )
+    check_probs(probs, len(classes))
+    top, confidence, margin, entropy = uncertainty(probs)
+    derived = {
+        "pred": pc.take(pa.array([str(c) for c in classes], pa.string()), pa.array(top)),
+        "confidence": pa.array(confidence, pa.float32()),
+        "margin": pa.array(margin, pa.float32()),
+        "entropy": pa.array(entropy, pa.float32()),
+    }
+    for name, column in derived.items():
+        table = table.append_column(name, column)
+    return table
 
 
 class PredictionLog:

@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import uuid
@@ -28,7 +29,9 @@ if TYPE_CHECKING:  # torch is imported where used: `import storage` stays light
     import torch
 
 ALIASES = ("champion", "challenger", "shadow")
-_VERSION_RE = re.compile(r"^v(\d{4,})$")
+_VERSION_RE = re.compile(r"^v(\d{4,})\Z")
+# `.tmp-<pid>-<hex>`: a registration in progress; its pid tells whether its writer still lives
+_TMP_RE = re.compile(r"^\.tmp-(\d+)-[0-9a-f]{32}\Z")
 REQUIRED_META = ("task", "classes")
 
 
@@ -93,6 +96,11 @@ class Registry:
             raise StorageError(
                 f"model {version} does not exist: known versions are {self.versions()}"
             ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise StorageError(
+                f"model {version} is corrupted: {path} is not valid JSON ({err}): "
+                "restore it or roll back"
+            ) from None
 
     def register(self, state_dict: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> str:
         """Store weights and metadata as the next version; return its name.
@@ -113,7 +121,8 @@ class Registry:
         info = {"dataset_version": None, "parent": None, "metrics": {}, **dict(meta)}
         to_json(info, "meta")  # fail early, before any file is written
         self.home.models.mkdir(parents=True, exist_ok=True)
-        tmp = self.home.models / f".tmp-{uuid.uuid4().hex}"
+        self.clean_leftovers()
+        tmp = self.home.models / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             weights = tmp / "weights.pt"
@@ -150,8 +159,32 @@ class Registry:
                 f"model {version} is corrupted: weights.pt sha256 {actual[:12]}... != meta "
                 f"{str(meta.get('sha256'))[:12]}...: restore it or roll back"
             )
-        state = torch.load(weights, weights_only=True, map_location="cpu")
+        try:
+            state = torch.load(weights, weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError as err:
+            raise StorageError(
+                f"model {version} is refused: weights.pt holds objects other than tensors, which "
+                "torch.load(weights_only=True) does not run: re-register it from "
+                "module.state_dict() or roll back"
+            ) from err
         return state, meta
+
+    def clean_leftovers(self) -> int:
+        """Remove temp folders of registrations whose process died; return how many.
+
+        They were never visible as versions (`versions()` ignores them); this only frees disk.
+        """
+        from storage.parquet_parts import _pid_alive
+
+        if not self.home.models.is_dir():
+            return 0
+        removed = 0
+        for path in self.home.models.iterdir():
+            m = _TMP_RE.match(path.name)
+            if m and not _pid_alive(int(m[1])):
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        return removed
 
     # -- aliases ------------------------------------------------------------------------
     @contextmanager
@@ -191,6 +224,11 @@ class Registry:
         """The version `alias` points to, or None when it was never set."""
         self._check_alias(alias)
         version = self.aliases().get(alias)
+        if version is not None and not (isinstance(version, str) and _VERSION_RE.match(version)):
+            raise StorageError(
+                f"alias {alias} in {self.home.registry_file} points to {version!r}, which is not "
+                "a version name (v0001, v0002...): restore registry.json from a backup"
+            )
         if version is not None and not self.exists(version):
             raise StorageError(
                 f"alias {alias} points to {version}, but {self.home.models / version} is missing: "

@@ -13,7 +13,7 @@ from typing import Any
 from storage.atomic import to_json, write_json_atomic
 from storage.home import DataHome, StorageError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 def _path(home: DataHome, name: str, suffix: str) -> Path:

@@ -1,0 +1,110 @@
+"""Checks of the config values: types coerced from TOML or the environment, choices, ranges,
+the Label Studio URL. Every error names the key (and where it came from) and the fix."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from flows.config import Config
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names the key and the fix."""
+
+
+_CHOICES = {
+    ("curation", "strategy"): {"least_confidence", "margin", "entropy", "random"},
+    ("retrain", "dataset_policy"): {"all", "window"},
+    ("retrain", "mode"): {"scratch", "finetune"},
+}
+_UNIT_INTERVAL = {
+    ("curation", "audit_share"),
+    ("labeling", "error_rate"),
+    ("trigger", "accuracy_threshold"),
+    ("drift", "drift_share"),
+}
+
+
+def coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
+    where = f"{section}.{key} (from {origin})"
+    if isinstance(kind, str):  # postponed annotations
+        kind = {"str": str, "int": int, "float": float, "bool": bool}.get(kind, kind)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if kind is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {kind}")  # pragma: no cover
+
+
+def check_url(text: str) -> None:
+    """An http(s) URL with a host and a valid port, and no credentials in it: the token has
+    its own variable, and a URL is printed in messages."""
+    url = urlparse(text)
+    try:
+        url.port  # noqa: B018 (raises on a port out of range or not a number)
+    except ValueError:
+        raise ConfigError(
+            "labelstudio.url has an invalid port: write it like http://127.0.0.1:8089"
+        ) from None
+    if url.username is not None or url.password is not None:
+        raise ConfigError(
+            "labelstudio.url holds a user name or password: remove them from the URL and set "
+            "LOOPWRIGHT_LABELSTUDIO_TOKEN in the environment instead"
+        )
+    if url.scheme not in {"http", "https"} or not url.hostname:
+        raise ConfigError(
+            f"labelstudio.url = {text!r} is not an http(s) URL: write it like http://127.0.0.1:8089"
+        )
+
+
+def check(cfg: Config) -> None:
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(
+                f"{section}.{key} = {value!r} is not one of {sorted(allowed)}: pick one of them"
+            )
+    for section, key in _UNIT_INTERVAL:
+        value = getattr(getattr(cfg, section), key)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{section}.{key} = {value!r} must lie between 0 and 1")
+    for f in fields(cfg):
+        sub = getattr(cfg, f.name)
+        for sf in fields(sub):
+            value = getattr(sub, sf.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigError(f"{f.name}.{sf.name} = {value!r} must not be negative")
+    check_url(cfg.labelstudio.url)
+    if cfg.curation.budget_per_batch < 1:
+        raise ConfigError("curation.budget_per_batch must be at least 1")

@@ -1,0 +1,195 @@
+"""Fixtures of the reliability suite: a dedicated Label Studio server with a known token (so
+that tests can stop, restart and search for it), a seeded digits data home, and the Prefect
+test harness's URL for child processes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.reliability.helpers import REPO, free_port
+
+SCRIPT = REPO / "scripts" / "labelstudio.sh"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_logging_on_real_streams():
+    """Set Prefect's logging up before any `CliRunner` swaps sys.stderr: a handler bound to
+    a runner's stream breaks every later flow run once that stream is closed."""
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+
+
+@pytest.fixture(autouse=True)
+def _no_outer_loopwright_env(monkeypatch):
+    """The engineer's own LOOPWRIGHT_* settings must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("LOOPWRIGHT_") and name != "LOOPWRIGHT_TEST_LS_PORT":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness) -> str:
+    """The harness server's API URL, for `loopwright` child processes."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@dataclass
+class LSServer:
+    """A Label Studio server of this suite alone: its port, data dir, token and password."""
+
+    url: str
+    port: int
+    data_dir: Path
+    token: str
+    password: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "LS_PORT": str(self.port), "LS_DATA_DIR": str(self.data_dir)}
+
+    def script(self, action: str, timeout: float = 300) -> str:
+        proc = subprocess.run(
+            [str(SCRIPT), action], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"labelstudio.sh {action}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
+        return proc.stdout
+
+    def stop(self) -> None:
+        self.script("stop", timeout=60)
+
+    def start(self) -> None:
+        self.script("start")
+
+
+@pytest.fixture(scope="session")
+def ls_server(tmp_path_factory) -> LSServer:
+    """Started with a preset token and password (LS_TOKEN, LS_PASSWORD) on a free port."""
+    port = free_port()
+    server = LSServer(
+        url=f"http://127.0.0.1:{port}",
+        port=port,
+        data_dir=tmp_path_factory.mktemp("ls-reliability"),
+        token=f"lwtok{secrets.token_hex(16)}",
+        password=f"lwpw{secrets.token_hex(12)}",
+    )
+    first = {**server.env, "LS_TOKEN": server.token, "LS_PASSWORD": server.password}
+    proc = subprocess.run(
+        [str(SCRIPT), "start"], env=first, capture_output=True, text=True, timeout=400
+    )
+    if proc.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop"], env=server.env, capture_output=True, timeout=60)
+        pytest.fail(f"cannot start Label Studio: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def write_config(
+    path: Path, home: Path, ls_url: str = "http://127.0.0.1:9", extra: str = ""
+) -> Path:
+    """A loopwright.toml for one test: its own home, a Prefect port nobody listens on (so that
+    flows use the test harness), small windows."""
+    path.write_text(
+        f"""
+[home]
+path = "{home}"
+[labelstudio]
+url = "{ls_url}"
+project_title = "reliability-{path.parent.name}"
+timeout_s = 10.0
+retries = 1
+[prefect]
+port = {free_port()}
+[drift]
+reference_rows = 100
+window_rows = 100
+report_sample_rows = 200
+[retrain]
+max_epochs = 40
+finetune_epochs = 3
+[gate]
+min_eval_rows = 10
+min_slice_rows = 10
+{extra}
+"""
+    )
+    return path
+
+
+def seed_home(cfg: Path, rows: int = 300) -> None:
+    """The clean labeled digits the first champion learns from."""
+    from flows.runtime import open_runtime
+    from retrain.digits.data import split_digits
+    from storage.seed import write_seed
+
+    rt = open_runtime(str(cfg))
+    split = split_digits(seed_rows=rows, holdout_rows=200, seed=0)
+    x = split.seed_x.reshape(-1, 1, 8, 8).astype(np.float32)
+    write_seed(
+        rt.home,
+        request_ids=[f"seed-{i:04d}" for i in range(len(x))],
+        features=rt.task.features(x),
+        inputs=[rt.task.encode_input(img) for img in split.seed_x],
+        labels=[str(int(y)) for y in split.seed_y],
+        attrs=[{"phase": "seed"}] * len(x),
+    )
+
+
+def log_digits(cfg: Path, n: int, prefix: str = "p", model_version: str = "v0001") -> list[str]:
+    """Log `n` digit predictions (uniform-ish random probs) without a model: curation and
+    sync need logged rows with real inputs, not a trained champion."""
+    from flows.runtime import open_runtime
+    from retrain.digits.data import split_digits
+    from storage.prediction_log import PredictionLog, make_batch
+
+    rt = open_runtime(str(cfg))
+    split = split_digits(seed_rows=300, holdout_rows=200, seed=0)
+    images = np.resize(split.pool_x, (n, *split.pool_x.shape[1:]))
+    x = images.reshape(-1, 1, 8, 8).astype(np.float32)
+    rng = np.random.default_rng(n)
+    probs = rng.dirichlet(np.ones(10), size=n)
+    ids = [f"{prefix}-{i:05d}" for i in range(n)]
+    batch = make_batch(
+        request_ids=ids,
+        features=rt.task.features(x),
+        probs=probs,
+        classes=rt.task.classes,
+        model_version=model_version,
+        inputs=[rt.task.encode_input(img) for img in images],
+    )
+    PredictionLog(rt.home).append(batch, classes=rt.task.classes)
+    return ids
+
+
+@pytest.fixture(scope="session")
+def champion_template(tmp_path_factory, prefect_harness) -> Path:
+    """A data home whose champion v0001 was trained by `retrain` on 300 seed digits (once per
+    session); tests work on copies (`clone_home`)."""
+    from flows.retrain import retrain_flow
+
+    root = tmp_path_factory.mktemp("champion-template")
+    cfg = write_config(root / "loopwright.toml", root / "home")
+    seed_home(cfg)
+    out = retrain_flow(force=True, reason="first champion", config_path=str(cfg))
+    assert out["promoted"] and out["champion"] == "v0001", out["gate"]["reasons"]
+    return root / "home"
+
+
+def clone_home(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest)
+    return dest
