@@ -240,8 +240,13 @@ class Queries:
                      count(DISTINCT label) > 1 AS disagreement
               FROM per_annotator GROUP BY request_id
             ),
+            logged AS (  -- the `predictions` dedup rule, on labeled ids only (not the whole log)
+              SELECT request_id, ts, features, "input", attrs FROM predictions_raw r
+              WHERE r.request_id IN (SELECT request_id FROM latest)
+              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1
+            ),
             examples AS (
-              SELECT request_id, ts, features, "input", attrs, 1 AS origin FROM predictions
+              SELECT request_id, ts, features, "input", attrs, 1 AS origin FROM logged
               UNION ALL
               SELECT request_id, ts, features, "input", attrs, 0 AS origin FROM seed
             ),
@@ -282,9 +287,14 @@ class Queries:
         """Queue entries with the prediction a labeler is shown (input, pred, confidence),
         oldest queued first; `unlabeled_only` drops those already labeled."""
         sql = f"""
+            WITH shown AS (  -- the `predictions` dedup rule, on queued ids only
+              SELECT request_id, {cols(QUEUED_SCHEMA.names[5:])} FROM predictions_raw r
+              WHERE r.request_id IN (SELECT request_id FROM queue)
+              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1
+            )
             SELECT q.request_id, q.reason, q.score, q.ls_task_id, q.ts AS queued_at,
                    {cols(QUEUED_SCHEMA.names[5:], "p")}
-            FROM queue q LEFT JOIN predictions p USING (request_id)
+            FROM queue q LEFT JOIN shown p USING (request_id)
             WHERE NOT $unlabeled_only
                OR NOT EXISTS (SELECT 1 FROM labels l WHERE l.request_id = q.request_id)
             ORDER BY q.ts, q.request_id"""
