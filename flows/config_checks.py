@@ -38,28 +38,18 @@ def coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
         if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
             return value.lower() in {"true", "1", "yes"}
         raise ConfigError(f"{where} must be true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where} must be a whole number, got {value!r}")
-    if kind is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
+    if kind in (int, float):
+        noun = "a whole number" if kind is int else "a number"
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ConfigError(f"{where} must be {noun}, got {value!r}")
         if isinstance(value, int | float):
-            return float(value)
+            return kind(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                return kind(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where} must be a number, got {value!r}")
+        raise ConfigError(f"{where} must be {noun}, got {value!r}")
     if kind is str:
         if isinstance(value, str):
             return value

@@ -93,13 +93,10 @@ def write_incoming(rt: Runtime, batch) -> Path:
     return path
 
 
-def bootstrap(rt: Runtime, scenario: Scenario, ctx: dict):
-    """Seed the label log with clean digits and train the first champion through `retrain`."""
-    # The split's own seed stays fixed: the task's clean-digit expectation uses the same
-    # holdout, which must never hold images the first champion trained on.
-    split = split_digits(seed_rows=rt.cfg.retrain.seed_rows, holdout_rows=rt.cfg.demo.holdout_rows)
+def write_digits_seed(rt: Runtime, split) -> int:
+    """The clean labeled digits the first champion learns from, into the seed store."""
     x = split.seed_x.reshape(len(split.seed_x), *rt.task.input_shape).astype(np.float32)
-    write_seed(
+    return write_seed(
         rt.home,
         request_ids=[f"seed-{i:04d}" for i in range(len(x))],
         features=rt.task.features(x),
@@ -107,6 +104,14 @@ def bootstrap(rt: Runtime, scenario: Scenario, ctx: dict):
         labels=[rt.task.classes[int(y)] for y in split.seed_y],
         attrs=[{"phase": "seed"} for _ in range(len(x))],
     )
+
+
+def bootstrap(rt: Runtime, scenario: Scenario, ctx: dict):
+    """Seed the label log with clean digits and train the first champion through `retrain`."""
+    # The split's own seed stays fixed: the task's clean-digit expectation uses the same
+    # holdout, which must never hold images the first champion trained on.
+    split = split_digits(seed_rows=rt.cfg.retrain.seed_rows, holdout_rows=rt.cfg.demo.holdout_rows)
+    write_digits_seed(rt, split)
     retrain_flow(force=True, reason="bootstrap: first champion from the seed labels", **ctx)
     return split
 

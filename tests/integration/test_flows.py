@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -40,21 +39,13 @@ min_slice_rows = 10
     )
     mp = pytest.MonkeyPatch()
     mp.setenv("LOOPWRIGHT_LABELSTUDIO_TOKEN", token)
+    from flows.demo import write_digits_seed
     from flows.runtime import open_runtime
     from retrain.digits.data import split_digits
-    from storage.seed import write_seed
 
     rt = open_runtime(str(cfg))
     split = split_digits(seed_rows=300, holdout_rows=200, seed=0)
-    x = split.seed_x.reshape(-1, 1, 8, 8).astype(np.float32)
-    write_seed(
-        rt.home,
-        request_ids=[f"seed-{i:04d}" for i in range(len(x))],
-        features=rt.task.features(x),
-        inputs=[rt.task.encode_input(img) for img in split.seed_x],
-        labels=[str(int(y)) for y in split.seed_y],
-        attrs=[{"phase": "seed"}] * len(x),
-    )
+    write_digits_seed(rt, split)
     yield {"cfg": str(cfg), "rt": rt, "split": split, "root": root, "token": token}
     mp.undo()
 

@@ -133,20 +133,12 @@ min_slice_rows = 10
 
 def seed_home(cfg: Path, rows: int = 300) -> None:
     """The clean labeled digits the first champion learns from."""
+    from flows.demo import write_digits_seed
     from flows.runtime import open_runtime
     from retrain.digits.data import split_digits
-    from storage.seed import write_seed
 
-    rt = open_runtime(str(cfg))
-    split = split_digits(seed_rows=rows, holdout_rows=200, seed=0)
-    x = split.seed_x.reshape(-1, 1, 8, 8).astype(np.float32)
-    write_seed(
-        rt.home,
-        request_ids=[f"seed-{i:04d}" for i in range(len(x))],
-        features=rt.task.features(x),
-        inputs=[rt.task.encode_input(img) for img in split.seed_x],
-        labels=[str(int(y)) for y in split.seed_y],
-        attrs=[{"phase": "seed"}] * len(x),
+    write_digits_seed(
+        open_runtime(str(cfg)), split_digits(seed_rows=rows, holdout_rows=200, seed=0)
     )
 
 
