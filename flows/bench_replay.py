@@ -203,34 +203,20 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
             feats = np.concatenate([f for f, _, _ in served])
             preds = np.concatenate([p for _, p, _ in served])
             w = slice(-s.window_rows, None)
+            reference = None
             if s.on_drift and drift_ref is not None and len(conf) >= min(s.window_rows, 200):
-                # recovery mode: the reference is the traffic the champion was trained for
-                rf, rp, rc = drift_ref
+                reference = drift_ref  # recovery mode: the traffic the champion was trained for
+            elif s.on_drift and len(conf) >= s.reference_rows + s.window_rows:
+                r = slice(0, s.reference_rows)
+                reference = (feats[r], preds[r], conf[r])
+            if reference is not None:
+                rf, rp, rc = reference
                 v = compute_drift(
                     rf,
                     feats[w],
                     rp,
                     preds[w],
                     rc,
-                    conf[w],
-                    10,
-                    s.numeric_threshold,
-                    s.categorical_threshold,
-                    s.drift_share,
-                )
-                decisions.append(
-                    drift_trigger(
-                        v.dataset_drift, v.drift_share, v.confidence_drop, s.confidence_drop
-                    )
-                )
-            elif s.on_drift and len(conf) >= s.reference_rows + s.window_rows:
-                r = slice(0, s.reference_rows)
-                v = compute_drift(
-                    feats[r],
-                    feats[w],
-                    preds[r],
-                    preds[w],
-                    conf[r],
                     conf[w],
                     10,
                     s.numeric_threshold,
