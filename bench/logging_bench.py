@@ -6,12 +6,14 @@ rows, and the latency logging adds to a serving loop's predict path.
 Throughput (same prebuilt contract-schema chunks for every method, interleaved per repeat):
 * `raw_pyarrow`: `pq.write_table(chunk, file)`, nothing else;
 * `raw_pyarrow_fsync`: the same plus an fsync per file (the durability the log promises);
-* `atomic_parts`: `write_partitioned(chunk)`: the prediction log's write alone (date
-  partition, temp file + fsync + rename), no validation;
+* `raw_pyarrow_layout`: `pq.write_table` with the prediction log's Parquet layout
+  (`PREDICTION_LAYOUT`: dictionaries only on repeating columns, no statistics on vectors),
+  not a baseline: it shows what the layout alone gains, so `prediction_log_append` against
+  it is the cost of validation and atomic, durable parts on the same bytes;
+* `atomic_parts`: `write_partitioned(chunk)` with pyarrow's default layout: the atomic write
+  alone (date partition, temp file + fsync + rename), no validation;
 * `prediction_log_append`: `PredictionLog.append(chunk)` (validation, date partitions, temp
-  file + fsync + rename);
-* `proposed_append`: what `append` costs with the two fixes proposed in bench/RESULTS.md
-  (validate each chunk once, not twice; no per-date filter copy when a chunk has one date);
+  file + fsync + rename, the log's Parquet layout: `storage.prediction_log.PREDICTION_LAYOUT`);
 * `buffered_log`: `BufferedPredictionLog.log(ids, features, probs, ts)` per chunk from NumPy
   (so it also builds the table: more work than raw), then `close()`.
 
@@ -35,11 +37,10 @@ import pyarrow.parquet as pq
 
 from bench import synth
 from bench.common import emit, machine, median
-from storage.batch_checks import validate_batch
-from storage.buffered_log import BufferedPredictionLog, write_day_parts
+from storage.buffered_log import BufferedPredictionLog
 from storage.home import DataHome
 from storage.parquet_parts import write_partitioned
-from storage.prediction_log import PredictionLog, make_batch
+from storage.prediction_log import PREDICTION_LAYOUT, PredictionLog, make_batch
 
 
 def throughput(rows: int, chunk: int, repeats: int, root: Path) -> dict:
@@ -57,15 +58,18 @@ def throughput(rows: int, chunk: int, repeats: int, root: Path) -> dict:
         )
         for c in chunks
     ]
-    methods = ("raw_pyarrow", "raw_pyarrow_fsync", "atomic_parts", "prediction_log_append", "proposed_append",
-               "buffered_log")  # fmt: skip
+    methods = ("raw_pyarrow", "raw_pyarrow_fsync", "raw_pyarrow_layout", "atomic_parts",
+               "prediction_log_append", "buffered_log")  # fmt: skip
+    layout = PREDICTION_LAYOUT.write_options(chunks[0].schema)
     seconds: dict[str, list[float]] = {m: [] for m in methods}
+    cpu: dict[str, list[float]] = {m: [] for m in methods}  # all threads of this process
+    size: dict[str, int] = {}  # bytes of Parquet written (same every repeat)
     for rep in range(repeats):
         order = list(seconds) if rep % 2 == 0 else list(reversed(seconds))
         for method in order:
             out = root / f"{method}-{rep}"
             out.mkdir(parents=True)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if method == "raw_pyarrow":
                 for i, c in enumerate(chunks):
                     pq.write_table(c, out / f"part-{i}.parquet")
@@ -75,12 +79,12 @@ def throughput(rows: int, chunk: int, repeats: int, root: Path) -> dict:
                         pq.write_table(c, f)
                         f.flush()
                         os.fsync(f.fileno())
+            elif method == "raw_pyarrow_layout":
+                for i, c in enumerate(chunks):
+                    pq.write_table(c, out / f"part-{i}.parquet", **layout)
             elif method == "atomic_parts":
                 for c in chunks:
                     write_partitioned(c, out / "predictions", "ts")
-            elif method == "proposed_append":
-                for c in chunks:  # what PredictionLog.append would do with the proposed fixes
-                    write_day_parts(validate_batch(c, synth.CLASSES), out / "predictions")
             elif method == "prediction_log_append":
                 log = PredictionLog(DataHome(out))
                 for c in chunks:
@@ -92,6 +96,8 @@ def throughput(rows: int, chunk: int, repeats: int, root: Path) -> dict:
                     blog.log(ids, x, p, ts=ts)
                 blog.close()
             seconds[method].append(time.perf_counter() - t0)
+            cpu[method].append(time.process_time() - c0)
+            size[method] = sum(f.stat().st_size for f in out.rglob("*.parquet"))
             shutil.rmtree(out)
     med = {m: median(s) for m, s in seconds.items()}
     raw = rows / med["raw_pyarrow"]
@@ -99,6 +105,9 @@ def throughput(rows: int, chunk: int, repeats: int, root: Path) -> dict:
         "rows": rows,
         "rows_per_call": chunk,
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "cpu_median_seconds": {m: median(s) for m, s in cpu.items()},
+        "parquet_bytes": size,
         "rows_per_second": {m: rows / s for m, s in med.items()},
         "ratio_vs_raw": {m: (rows / s) / raw for m, s in med.items()},
     }

@@ -145,13 +145,19 @@ def wasserstein_atoms(
 
 
 class WindowSketch:
-    """One window of the prediction log: feature and confidence histograms, class counts."""
+    """One window of the prediction log: feature and confidence histograms, class counts.
 
-    def __init__(self, classes: Sequence[str], window: str, bins: int = BINS) -> None:
+    With `outputs=False` only the features are summarised (batches need no `pred` nor
+    `confidence`): for when the model outputs to compare come from elsewhere.
+    """
+
+    def __init__(
+        self, classes: Sequence[str], window: str, bins: int = BINS, outputs: bool = True
+    ) -> None:
         self.classes = pa.array([str(c) for c in classes], pa.string())
         if len(self.classes) < 1:
             raise ValueError("classes is empty: pass the task's class names")
-        self.window, self.bins = window, bins
+        self.window, self.bins, self.outputs = window, bins, outputs
         self.n, self.n_features = 0, None
         self.features: HistogramSketch | None = None
         self.confidence = HistogramSketch(1, bins)
@@ -166,7 +172,8 @@ class WindowSketch:
         k = batch.num_rows
         if k == 0:
             return
-        missing = {"features", "pred", "confidence"} - set(batch.schema.names)
+        needed = {"features", "pred", "confidence"} if self.outputs else {"features"}
+        missing = needed - set(batch.schema.names)
         if missing:
             raise ValueError(f"{self.window} batch lacks columns {sorted(missing)}")
         feats = batch.column("features")
@@ -189,22 +196,26 @@ class WindowSketch:
                 f"{self.window} window has {f} and {self.n_features} features in different rows"
             )
         x = flat.reshape(k, f)
-        conf = batch.column("confidence").to_numpy(zero_copy_only=False).reshape(k, 1)
-        for name, values in (("features", x), ("confidence", conf)):
+        checked = [("features", x)]
+        if self.outputs:
+            conf = batch.column("confidence").to_numpy(zero_copy_only=False).reshape(k, 1)
+            checked.append(("confidence", conf))
+        for name, values in checked:
             if not np.isfinite(values).all():
                 raise ValueError(
                     f"{self.window} window has NaN/inf in {name}: drop or impute them first"
                 )
-        codes = pc.index_in(batch.column("pred"), value_set=self.classes)
-        if codes.null_count:
-            raise ValueError(
-                f"{self.window} window has predicted classes outside {self.classes.to_pylist()}"
+        if self.outputs:
+            codes = pc.index_in(batch.column("pred"), value_set=self.classes)
+            if codes.null_count:
+                raise ValueError(
+                    f"{self.window} window has predicted classes outside {self.classes.to_pylist()}"
+                )
+            self.pred_counts += np.bincount(
+                codes.to_numpy(zero_copy_only=False), minlength=len(self.classes)
             )
-        self.pred_counts += np.bincount(
-            codes.to_numpy(zero_copy_only=False), minlength=len(self.classes)
-        )
+            self.confidence.update(conf)
         self.features.update(x)
-        self.confidence.update(conf)
         self.n += k
 
     def column(self, j: int) -> tuple[HistogramSketch, int]:

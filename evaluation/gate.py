@@ -19,18 +19,31 @@ _EPS = 1e-9
 class GateRules:
     """Limits of the gate; the defaults match `flows.config.GateConfig`."""
 
-    tolerance: float = 0.005  # challenger may trail the champion overall by at most this
+    tolerance: float = 0.005  # challenger may trail the champion on today's traffic by this
     slice_tolerance: float = 0.05  # ...and on any one slice by at most this
     min_slice_rows: int = 20  # slices smaller than this (in either model) are not compared
     min_eval_rows: int = 50  # below this the eval set is too small to decide anything
     require_expectations: bool = True  # every expectation test of the challenger must pass
+    # When the card has a "recent" eval set (the newest labeled rows) of >= min_recent_rows,
+    # `tolerance` applies there, and the whole eval set (mostly older traffic) may lose at
+    # most `forget_tolerance`: the model serves today's traffic, but must not forget the past.
+    forget_tolerance: float = 0.02
+    min_recent_rows: int = 20
+    # Paired check on the deciding rows: (won - lost) / sqrt(won + lost) >= min_gain_z, where
+    # won/lost = rows only the challenger / only the champion gets right. 0 = win at least as
+    # many rows as it loses; 1.0 ~ a one-sided 84% confidence that it is really better.
+    min_gain_z: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("tolerance", "slice_tolerance"):
+        if not 0 <= self.min_gain_z <= 5:
+            raise ValueError(
+                f"gate min_gain_z = {self.min_gain_z}: use a z score in [0, 5], e.g. 1.0"
+            )
+        for name in ("tolerance", "slice_tolerance", "forget_tolerance"):
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"gate {name} = {value}: use a share in [0, 1), e.g. 0.005")
-        for name in ("min_slice_rows", "min_eval_rows"):
+        for name in ("min_slice_rows", "min_eval_rows", "min_recent_rows"):
             value = getattr(self, name)
             if int(value) != value or value < 1:
                 raise ValueError(f"gate {name} = {value}: use a positive whole number of rows")
@@ -83,6 +96,54 @@ def _compare(metric: str, chall: float, champ: float, tolerance: float) -> dict[
     return _check(metric, passed, chall, limit, detail)
 
 
+def _recent_view(
+    card: dict[str, Any], chall: dict[str, Any], champ: dict[str, Any], rules: GateRules
+) -> tuple[float, float, int] | None:
+    """(challenger, champion accuracy, rows) on the recent eval rows, if there are enough."""
+    a, b = chall.get("recent"), champ.get("recent")
+    if not a or not b or min(int(a["n"]), int(b["n"])) < rules.min_recent_rows:
+        return None
+    return float(a["accuracy"]), float(b["accuracy"]), int(a["n"])
+
+
+def _paired_check(pair: dict[str, Any], min_z: float, where: str) -> dict[str, Any]:
+    won, lost = int(pair["challenger_only"]), int(pair["champion_only"])
+    z = (won - lost) / (won + lost) ** 0.5 if won + lost else 0.0
+    passed = z >= min_z - _EPS
+    detail = (
+        f"paired on {where} rows: challenger alone right on {won}, champion alone on {lost} "
+        f"(z {z:+.2f}, minimum {min_z:+.2f}): {'ok' if passed else 'not better'}"
+    )
+    return _check(f"paired {where}", passed, z, min_z, detail)
+
+
+def _expectation(
+    mine: dict[str, Any], theirs: dict[str, Any] | None, tolerance: float
+) -> tuple[bool, str]:
+    """Does the challenger's result on one expectation allow promotion? (ok, detail)
+
+    Why relative once a champion exists: an expectation measured on today's eval rows can
+    become unreachable for every model after the world moves (thick strokes make any digit
+    model less stable under a 5° turn). Requiring it absolutely would then freeze the stale
+    champion forever. So: a challenger may never break an expectation the champion meets,
+    and on one the champion fails too it may be at most `tolerance` worse than the champion.
+    """
+    name, detail = mine["name"], mine.get("detail", "")
+    if mine.get("passed"):
+        return True, f"expectation {name} ok: {detail}"
+    if theirs is None or theirs.get("passed") or theirs.get("value") is None:
+        why = "the champion meets it" if theirs is not None else "the champion has no result"
+        return False, f"expectation {name} failed ({why}): {detail}"
+    a, b = float(mine.get("value") or 0.0), float(theirs["value"])
+    ok = a >= b - tolerance - _EPS
+    return ok, (
+        f"expectation {name} failed by both models: {a:.3f} vs champion {b:.3f} "
+        f"({a - b:+.3f}, tolerance {-tolerance:+.3f}): "
+        + ("not worse, ok" if ok else "worse than the champion")
+        + f"; {detail}"
+    )
+
+
 def _slice_checks(
     chall: dict[str, Any], champ: dict[str, Any], rules: GateRules
 ) -> tuple[list[dict[str, Any]], int]:
@@ -111,9 +172,12 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
     """Promote the challenger only if every rule holds; say why either way.
 
     Rules: (a) the eval set has at least `min_eval_rows` rows; (b) challenger accuracy and
-    macro-F1 reach the champion's minus `tolerance`; (c) no slice with `min_slice_rows` rows
+    macro-F1 reach the champion's minus `tolerance` (with a recent eval set of at least
+    `min_recent_rows`: recent accuracy within `tolerance`, the whole set within
+    `forget_tolerance`); (b') the paired count on those rows reaches `min_gain_z`; (c) no slice with `min_slice_rows` rows
     in both models loses more than `slice_tolerance` accuracy; (d) every expectation test of
-    the challenger passes (when `require_expectations`). With no champion, (a) and (d) only.
+    the challenger passes, or fails no worse than a champion that fails it too (when
+    `require_expectations`). With no champion, (a) and (d) only.
     A `"gate"` key already in the card is ignored: the decision depends on the numbers only.
     """
     models = card.get("models") or {}
@@ -137,13 +201,25 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
     reasons.append(detail)
 
     if champ:
+        recent = _recent_view(card, chall, champ, rules)
+        overall_tol = rules.tolerance if recent is None else rules.forget_tolerance
+        if recent is not None:
+            c = _compare("recent accuracy", recent[0], recent[1], rules.tolerance)
+            c["detail"] += f" (newest {recent[2]} eval rows)"
+            checks.append(c)
+            reasons.append(c["detail"])
         for metric in ("accuracy", "macro_f1"):
             c = _compare(
                 metric,
                 float(_need(chall, metric, "models.challenger")),
                 float(_need(champ, metric, "models.champion")),
-                rules.tolerance,
+                overall_tol,
             )
+            checks.append(c)
+            reasons.append(c["detail"])
+        pair = (card.get("paired") or {}).get("all" if recent is None else "recent")
+        if pair is not None:
+            c = _paired_check(pair, rules.min_gain_z, "all" if recent is None else "recent")
             checks.append(c)
             reasons.append(c["detail"])
         slice_checks, skipped = _slice_checks(chall, champ, rules)
@@ -167,20 +243,20 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
         )
 
     results = chall.get("expectations") or []
+    theirs = {e["name"]: e for e in ((champ or {}).get("expectations") or [])}
     failed = [e for e in results if not e.get("passed")]
     if rules.require_expectations:
+        blocking = []
         for e in results:
-            status = "ok" if e.get("passed") else "failed"
+            ok, detail = _expectation(e, theirs.get(e["name"]), rules.slice_tolerance)
             checks.append(
-                _check(
-                    f"expectation {e['name']}",
-                    bool(e.get("passed")),
-                    e.get("value"),
-                    e.get("threshold"),
-                    f"expectation {e['name']} {status}: {e.get('detail', '')}",
-                )
+                _check(f"expectation {e['name']}", ok, e.get("value"), e.get("threshold"), detail)
             )
-        reasons += [f"expectation {e['name']} failed: {e.get('detail', '')}" for e in failed]
+            if not ok:
+                blocking.append(detail)
+            elif not e.get("passed"):
+                reasons.append(detail)
+        reasons += blocking
         if not failed:
             reasons.append(f"expectations: {len(results)}/{len(results)} passed: ok")
     elif failed:

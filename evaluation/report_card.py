@@ -54,6 +54,10 @@ class ModelEval:
     reliability: list[dict[str, Any]]
     expectations: tuple[ExpectationResult, ...]
     latency: dict[str, float]
+    #: metrics on the newest eval rows only (see `evaluate_model(recent=...)`), or None
+    recent: dict[str, float] | None = None
+    #: per-row hit (prediction == label), for the paired comparison; not written to the card
+    hits: tuple[bool, ...] = ()
 
 
 def evaluate_model(
@@ -68,11 +72,14 @@ def evaluate_model(
     slice_keys: Sequence[str],
     expectations: Sequence[Expectation],
     latency_rows: int = 64,
+    recent: Sequence[bool] | np.ndarray | None = None,
 ) -> ModelEval:
     """Score one model on (x, y): metrics, slices, calibration, expectations, latency.
 
     `y` holds class indices in the order of `classes`. Latency is timed on the first
     `latency_rows` inputs (0 skips it), so the card stays cheap on large eval sets.
+    `recent` marks the eval rows that stand for today's traffic (the newest ones): under
+    drift the whole eval set is mostly yesterday's world, and the gate needs both views.
     """
     n_classes = len(classes)
     y_arr = _labels("y", y, n_classes)
@@ -86,6 +93,18 @@ def evaluate_model(
             f"({y_arr.size}, {n_classes}): it must give one probability per class of the task"
         )
     y_pred = probs.argmax(axis=1)
+    hits = y_pred == y_arr
+    recent_metrics = None
+    if recent is not None:
+        mask = np.asarray(recent, dtype=bool)
+        if mask.shape != hits.shape:
+            raise ValueError(
+                f"recent has {mask.size} flags for {hits.size} eval rows: pass one flag per row"
+            )
+        recent_metrics = {
+            "n": int(mask.sum()),
+            "accuracy": float(hits[mask].mean()) if mask.any() else float("nan"),
+        }
     slices = slice_metrics(y_arr, y_pred, attrs, slice_keys) if attrs is not None else {}
     latency = measure_latency(predict_proba, x[:latency_rows]) if latency_rows > 0 else {}
     return ModelEval(
@@ -100,7 +119,46 @@ def evaluate_model(
         reliability=reliability_bins(probs, y_arr),
         expectations=tuple(run_expectations(expectations, predict_proba, x, y_arr)),
         latency=latency,
+        recent=recent_metrics,
+        hits=tuple(bool(h) for h in hits),
     )
+
+
+def recent_mask(ts: Sequence[Any] | np.ndarray, n: int) -> np.ndarray | None:
+    """Flags for the `n` newest rows by `ts` (later rows win ties); None when n is 0 (off).
+
+    >>> recent_mask([3, 1, 2, 3], 2).tolist()
+    [True, False, False, True]
+    """
+    if n <= 0:
+        return None
+    order = np.argsort(np.asarray(ts), kind="stable")
+    mask = np.zeros(len(order), dtype=bool)
+    mask[order[-n:]] = True
+    return mask
+
+
+def paired(challenger: ModelEval, champion: ModelEval, recent: Sequence[bool] | None) -> dict:
+    """Rows only one of the two models gets right (all rows, and the recent ones).
+
+    Why paired: both models answer the same rows, so what separates them is only the rows
+    where they disagree on correctness; the McNemar count b - c over sqrt(b + c) says whether
+    the challenger's lead is more than chance, which two separate accuracies cannot.
+    """
+    ch, cp = np.asarray(challenger.hits, bool), np.asarray(champion.hits, bool)
+    out = {}
+    masks = {"all": np.ones(ch.size, bool)}
+    if recent is not None:
+        masks["recent"] = np.asarray(recent, dtype=bool)
+    for name, m in masks.items():
+        b, c = int((ch & ~cp & m).sum()), int((cp & ~ch & m).sum())
+        out[name] = {
+            "n": int(m.sum()),
+            "challenger_only": b,
+            "champion_only": c,
+            "z": (b - c) / float(np.sqrt(b + c)) if b + c else 0.0,
+        }
+    return out
 
 
 def _jsonable(obj: Any) -> Any:
@@ -120,6 +178,7 @@ def _jsonable(obj: Any) -> Any:
 
 def _model_dict(m: ModelEval) -> dict[str, Any]:
     d = _jsonable(m)
+    d.pop("hits", None)
     d["accuracy_ci"] = list(wilson_interval(round(m.accuracy * m.n), m.n))
     return d
 
@@ -162,13 +221,15 @@ def build_card(
     dataset: Mapping[str, Any],
     eval_set: Mapping[str, Any],
     created: str | None = None,
+    recent: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
     """A JSON-able card: both models, and deltas (challenger - champion) when there is one.
 
     `dataset` describes what the challenger trained on (id, policy, n_train, n_test);
     `eval_set` what both were scored on (description, n; n defaults to the rows scored).
     `created` is passed in rather than read from the clock, so the same inputs give the
-    same card. Both models must have been scored on the same eval set.
+    same card. Both models must have been scored on the same eval set; `recent` is the
+    mask both were given (it adds the paired comparison on those rows).
     """
     if champion is not None and champion.n != challenger.n:
         raise ValueError(
@@ -194,6 +255,11 @@ def build_card(
                 "champion": _model_dict(champion) if champion is not None else None,
             },
             "deltas": _deltas(challenger, champion) if champion is not None else None,
+            "paired": (
+                paired(challenger, champion, recent)
+                if champion is not None and challenger.hits and champion.hits
+                else None
+            ),
         }
     )
 

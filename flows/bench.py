@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from evaluation import bench_metrics as bm
 from flows.bench_replay import KINDS, Policy, replay
 from flows.bench_world import HELDOUT_JITTER_DEG, Settings, build_world
 from retrain.digits.scenario import load_scenario
+
+if TYPE_CHECKING:
+    from flows.bench_labelstudio import LabelStudioSource
 
 SCHEMA = "loopwright.bench_loop/1"
 
@@ -43,9 +47,15 @@ def make_policies(
     return [p for p in out if p.kind in kinds]
 
 
-def _job(args: tuple[str, int, Policy, Settings]) -> dict:
-    path, seed, policy, settings = args
-    return replay(build_world(path, seed, settings), policy, settings)
+def _job(args: tuple[str, int, Policy, Settings, LabelStudioSource | None]) -> dict:
+    path, seed, policy, settings, labelstudio = args
+    world = build_world(path, seed, settings)
+    if labelstudio is None:
+        return replay(world, policy, settings)
+    from flows.bench_labelstudio import open_labeler
+
+    with open_labeler(labelstudio, world, policy.name) as labeler:
+        return replay(world, policy, settings, labeler)
 
 
 def _init_worker() -> None:
@@ -54,8 +64,11 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _key(settings: Settings, seed: int, policy: str) -> str:
-    return json.dumps([asdict(settings), seed, policy], sort_keys=True)
+def _key(settings: Settings, seed: int, policy: str, via_labelstudio: bool = False) -> str:
+    # labels through Label Studio are the same labels, but a run asked for them reuses only
+    # runs that went through it too
+    extra = ["labelstudio"] if via_labelstudio else []
+    return json.dumps([asdict(settings), seed, policy, *extra], sort_keys=True)
 
 
 def run_jobs(
@@ -66,10 +79,13 @@ def run_jobs(
     workers: int,
     on_done: Callable[[dict], None],
     runs_log: Path | None = None,
+    labelstudio: LabelStudioSource | None = None,
 ) -> list[dict]:
     """Run every (seed, policy) job. With `runs_log` (JSON lines), each finished run is
     appended as it ends, and runs already there with the same settings are reused: an
-    interrupted benchmark resumes where it stopped."""
+    interrupted benchmark resumes where it stopped. With `labelstudio`, each job labels
+    through that server (`flows.bench_labelstudio`) instead of in process."""
+    via = labelstudio is not None
     cost = {"oracle": 0, "loop-random": 1, "periodic-random": 2, "loop-uncertainty": 2, "static": 3}
     done: dict[str, dict] = {}
     if runs_log is not None and runs_log.is_file():
@@ -77,15 +93,15 @@ def run_jobs(
             rec = json.loads(line)
             done[rec["key"]] = rec["run"]
     reused = [
-        done[k] for sd in seeds for p in policies if (k := _key(settings, sd, p.name)) in done
+        done[k] for sd in seeds for p in policies if (k := _key(settings, sd, p.name, via)) in done
     ]
     for r in reused:
         on_done(r)
     jobs = [
-        (path, sd, p, settings)
+        (path, sd, p, settings, labelstudio)
         for sd in seeds
         for p in sorted(policies, key=lambda p: (cost[p.kind], -p.budget))
-        if _key(settings, sd, p.name) not in done
+        if _key(settings, sd, p.name, via) not in done
     ]
     if runs_log is not None:
         runs_log.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +110,8 @@ def run_jobs(
         def on_done(r: dict) -> None:
             with runs_log.open("a") as f:
                 f.write(
-                    json.dumps({"key": _key(settings, r["seed"], r["policy"]), "run": r}) + "\n"
+                    json.dumps({"key": _key(settings, r["seed"], r["policy"], via), "run": r})
+                    + "\n"
                 )
             report(r)
 
@@ -356,7 +373,10 @@ def run_benchmark(
     command: str = "",
     kinds: tuple[str, ...] = KINDS,
     runs_log: Path | None = None,
+    labelstudio: LabelStudioSource | None = None,
 ) -> dict:
+    """Run the benchmark and summarise it; `labelstudio` sends every label through that
+    server (recorded as `settings.labels`), default in process."""
     sc = load_scenario(path)
     policies = make_policies(sc.batch_size, shares, multipliers, kinds)
     seed_list = list(range(seeds))
@@ -369,8 +389,9 @@ def run_benchmark(
         workers,
         progress or (lambda r: None),
         runs_log,
+        labelstudio,
     )
-    return summarise(
+    doc = summarise(
         str(path),
         seed_list,
         policies,
@@ -380,3 +401,5 @@ def run_benchmark(
         command,
         multipliers,
     )
+    doc["settings"]["labels"] = "in-process" if labelstudio is None else "labelstudio"
+    return doc

@@ -103,12 +103,21 @@ def loop(
     periodic_every: Annotated[
         int, typer.Option(help="periodic-random retrains every k batches")
     ] = 5,
-    fit_samples: Annotated[int, typer.Option(help="examples seen per fine-tune")] = 9000,
+    fit_samples: Annotated[
+        int | None,
+        typer.Option(help="examples seen per fine-tune (default: [retrain] fit_samples)"),
+    ] = None,
     degraded_checks: Annotated[int, typer.Option(help="shuffled-label challengers per run")] = 3,
     policies: Annotated[str, typer.Option(help="policy kinds to run")] = ",".join(
         ("static", "periodic-random", "loop-random", "loop-uncertainty", "oracle")
     ),
-    trigger_mode: Annotated[str, typer.Option(help="flow | recovery")] = "flow",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="loopwright.toml whose [trigger] [drift] [curation] [retrain] [gate] the loop policies use",
+        ),
+    ] = None,
     candidate_batches: Annotated[
         int,
         typer.Option(
@@ -124,25 +133,19 @@ def loop(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.bench import make_policies, run_benchmark
-    from flows.bench_world import Settings
+    from flows.bench_world import settings_from_config
+    from flows.config import load_config
     from retrain.digits.scenario import find_scenario, load_scenario
 
-    if via_labelstudio:
-        console.print(
-            "[red]--via-labelstudio is not implemented yet: labels come from the "
-            "simulated annotator's rule in-process[/]"
-        )
-        raise typer.Exit(2)
     path = str(find_scenario(scenario))
     sc = load_scenario(path)
     shares, mults = _floats(budgets), [int(m) for m in _floats(multipliers)]
-    if trigger_mode not in ("flow", "recovery"):
-        raise typer.BadParameter(f"trigger mode {trigger_mode!r}: use flow or recovery")
-    settings = Settings(
+    cfg = load_config(config)
+    settings = settings_from_config(
+        cfg,
         periodic_every=periodic_every,
-        fit_samples=fit_samples,
+        **({"fit_samples": fit_samples} if fit_samples else {}),
         degraded_checks=degraded_checks,
-        trigger_mode=trigger_mode,
         candidate_batches=candidate_batches,
     )
     kinds = tuple(k.strip() for k in policies.split(",") if k.strip())
@@ -165,9 +168,22 @@ def loop(
             )
 
         runs_log = json_out.with_suffix(".runs.jsonl") if json_out else None
-        doc = run_benchmark(
-            path, seeds, settings, shares, mults, workers, done, command, kinds, runs_log
-        )
+        # --via-labelstudio: labels through the [labelstudio] server, started (and stopped
+        # afterwards) with scripts/labelstudio.sh if it is local and not up
+        from contextlib import nullcontext
+        from datetime import UTC, datetime
+
+        from flows.bench_labelstudio import labelstudio_session
+
+        run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        with (
+            labelstudio_session(cfg, run_id, say=bar.console.print)
+            if via_labelstudio
+            else nullcontext()
+        ) as ls:
+            doc = run_benchmark(
+                path, seeds, settings, shares, mults, workers, done, command, kinds, runs_log, ls
+            )
     print_summary(doc)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ people (the simulated annotator's rule, called in-process).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,14 +21,21 @@ import pyarrow as pa
 from curation.drift import compute_drift
 from curation.sampling import select
 from evaluation.gate import GateRules, decide
-from evaluation.report_card import build_card, evaluate_model
+from evaluation.report_card import build_card, evaluate_model, recent_mask
 from flows.bench_world import Settings, World, fit_epochs, reference_confidence
-from retrain.dataset_policy import select_rows
+from retrain.dataset_policy import recency_weights, select_rows
 from retrain.digits.task import TASK
 from retrain.model import load_module, predict_proba
 from retrain.training import fit
-from retrain.triggers import combine, confidence_trigger, drift_trigger, performance_trigger
-from storage.datasets import split_of
+from retrain.triggers import (
+    Episode,
+    combine,
+    confidence_trigger,
+    drift_trigger,
+    performance_trigger,
+    recovery_step,
+)
+from storage.datasets import split_key, split_of
 
 KINDS = ("static", "periodic-random", "loop-random", "loop-uncertainty", "oracle")
 
@@ -75,8 +83,9 @@ class _Labeled:
         return self.x[0], self.y[0]
 
 
-def _card_decision(world, s, chall_state, champ_net, x, y, attrs):
+def _card_decision(world, s, chall_state, champ_net, x, y, attrs, recent=None):
     common = dict(
+        recent=recent,
         x=x,
         y=y,
         attrs=attrs,
@@ -95,14 +104,28 @@ def _card_decision(world, s, chall_state, champ_net, x, y, attrs):
     cp = evaluate_model(
         name="champion", version="p", predict_proba=lambda v: predict_proba(champ_net, v), **common
     )
-    card = build_card(challenger=ch, champion=cp, task=TASK.name, dataset={}, eval_set={})
+    card = build_card(
+        challenger=ch, champion=cp, task=TASK.name, dataset={}, eval_set={}, recent=recent
+    )
     rules = GateRules(
+        forget_tolerance=s.gate_forget_tolerance,
+        min_recent_rows=s.gate_min_recent_rows,
+        min_gain_z=s.gate_min_gain_z,
         tolerance=s.gate_tolerance,
         slice_tolerance=s.gate_slice_tolerance,
         min_slice_rows=s.gate_min_slice_rows,
         min_eval_rows=s.gate_min_eval_rows,
     )
     return decide(card, rules), chall_net
+
+
+def training_reference(net, x: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """`drift-check`'s reference: a seeded sample of n training rows, scored by the champion
+    (features, predicted class, confidence); the same draw as `flows.drift_check.reference_rows`."""
+    if len(x) > n:
+        x = x[np.sort(np.random.default_rng(0).choice(len(x), size=n, replace=False))]
+    probs = predict_proba(net, x)
+    return x.reshape(len(x), -1), probs.argmax(axis=1), probs.max(axis=1)
 
 
 def _failed(gate) -> list[str]:
@@ -113,7 +136,12 @@ def _accuracy(net, x: np.ndarray, y: np.ndarray) -> float:
     return float((predict_proba(net, x).argmax(axis=1) == y).mean())
 
 
-def replay(world: World, policy: Policy, s: Settings) -> dict:
+#: who answers the picked rows: (request ids, images (N, 1, 8, 8), champion probs (N, 10))
+#: -> class indices. Default: the simulated annotator's rule, in process.
+Labeler = Callable[[list[str], np.ndarray, np.ndarray], np.ndarray]
+
+
+def replay(world: World, policy: Policy, s: Settings, labeler: Labeler | None = None) -> dict:
     """Replay the stream under `policy`; returns curves and events (JSON-able)."""
     t0 = time.perf_counter()
     champ_state, ref_conf = world.champion, world.reference_confidence
@@ -124,11 +152,15 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
     audit: list[bool] = []  # audit outcomes of the current champion
     acc, hacc, cum, total = [], [], [], 0
     triggers, kinds, retrains, promotions, degraded, fit_s = [], [], [], [], [], 0.0
+    refusals: list[dict] = []
     split_cache: dict[str, bool] = {}
     gated = policy.kind in ("loop-random", "loop-uncertainty")
 
     log: list[tuple[int, np.ndarray, np.ndarray, int]] = []  # (batch, probs, pred, version)
-    version, recovering, drift_ref = 0, False, None
+    version, episode = 0, Episode()
+    seed_train = np.array([split_of(r, s.test_share) == "train" for r in world.seed_ids])
+    drift_ref = training_reference(champ_net, world.seed_x[seed_train], s.reference_rows)
+    traffic = np.zeros((0, 64), dtype=np.float32)  # every served row, as drift features
     labeled_ids: set[str] = set()
     for b in world.batches:
         i = b.index
@@ -138,6 +170,7 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
         acc.append(float((pred == b.y).mean()))
         hacc.append(_accuracy(champ_net, *world.heldout[i]))
         served.append((b.x.reshape(len(b.x), -1), pred, probs.max(axis=1)))
+        traffic = np.concatenate([traffic, b.x.reshape(len(b.x), -1)])[-s.window_rows :]
         log.append((i, probs, pred, version))
 
         if policy.kind == "static":
@@ -173,8 +206,11 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
                 picks.append((window[g][0], n - int(offsets[g]), why))
         if picks:
             ids = [world.batches[j].request_ids[k] for j, k, _ in picks]
-            y_lab = world.label(ids)
             xs = np.stack([world.batches[j].x[k] for j, k, _ in picks])
+            if labeler is None:
+                y_lab = world.label(ids)
+            else:
+                y_lab = labeler(ids, xs, np.stack([log[j][1][k] for j, k, _ in picks]))
             lab.add(ids, xs, y_lab, i, [world.batches[j].attrs[k] for j, k, _ in picks])
             labeled_ids.update(ids)
             for (j, k, why), yl in zip(picks, y_lab, strict=True):
@@ -200,24 +236,19 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
                     min_rows=min(100, s.window_rows),
                 )
             )
-            feats = np.concatenate([f for f, _, _ in served])
-            preds = np.concatenate([p for _, p, _ in served])
-            w = slice(-s.window_rows, None)
-            reference = None
-            if s.on_drift and drift_ref is not None and len(conf) >= min(s.window_rows, 200):
-                reference = drift_ref  # recovery mode: the traffic the champion was trained for
-            elif s.on_drift and len(conf) >= s.reference_rows + s.window_rows:
-                r = slice(0, s.reference_rows)
-                reference = (feats[r], preds[r], conf[r])
-            if reference is not None:
-                rf, rp, rc = reference
+            if s.on_drift and len(traffic) >= s.window_rows:
+                # as `drift-check`: the last window of traffic vs a sample of the champion's
+                # training rows, both scored by the champion
+                cur = traffic[-s.window_rows :]
+                cprobs = predict_proba(champ_net, cur.reshape(len(cur), 1, 8, 8))
+                rf, rp, rc = drift_ref
                 v = compute_drift(
                     rf,
-                    feats[w],
+                    cur,
                     rp,
-                    preds[w],
+                    cprobs.argmax(axis=1),
                     rc,
-                    conf[w],
+                    cprobs.max(axis=1),
                     10,
                     s.numeric_threshold,
                     s.categorical_threshold,
@@ -228,16 +259,16 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
                         v.dataset_drift, v.drift_share, v.confidence_drop, s.confidence_drop
                     )
                 )
-            decision = combine(decisions)
+            decision, episode = recovery_step(
+                episode,
+                combine(decisions),
+                ref_conf,
+                float(recent.mean()),
+                len(recent),
+                s.recovery_drop,
+                min_rows=min(100, s.window_rows),
+            )
             fire, kind = decision.fire, decision.kind
-            if s.trigger_mode == "recovery":
-                back = world.reference_confidence - float(recent.mean()) <= s.recovery_drop
-                if fire:
-                    recovering = True
-                elif recovering and back:
-                    recovering = False
-                elif recovering:
-                    fire, kind = True, "recovery"
             if fire:
                 triggers.append(i)
                 kinds.append(kind)
@@ -253,13 +284,19 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
         X, Y = lab.arrays()
         is_train = np.array(
             [
-                split_cache.setdefault(lab.ids[k], split_of(lab.ids[k], s.test_share) == "train")
+                split_cache.setdefault(
+                    lab.ids[k],
+                    split_of(split_key(lab.ids[k], lab.attrs[k], s.split_group), s.test_share)
+                    == "train",
+                )
                 for k in rows
             ]
         )
         tr, te = rows[is_train], rows[~is_train]
         epochs = fit_epochs(len(tr), s)
         t1 = time.perf_counter()
+        ts_all, seed_all = np.asarray(lab.ts), np.asarray(lab.source) == "seed"
+        weights = recency_weights(ts_all[tr], seed_all[tr], s.recent_rows, s.recent_weight)
         result = fit(
             TASK,
             X[tr],
@@ -269,13 +306,15 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
             batch_size=s.batch_size,
             lr=s.lr,
             seed=world.seed * 1000 + i,
+            weights=None if s.recent_weight == 1 else weights,
         )
         fit_s += time.perf_counter() - t1
         retrains.append(i)
         attrs = [lab.attrs[k] for k in te]
+        recent = recent_mask(np.asarray(lab.ts)[te], s.gate_recent_rows)
         if gated:
             gate, chall_net = _card_decision(
-                world, s, result.state_dict, champ_net, X[te], Y[te], attrs
+                world, s, result.state_dict, champ_net, X[te], Y[te], attrs, recent
             )
             promote, why = gate.promote, _failed(gate)
             if policy.kind == "loop-uncertainty" and len(degraded) < s.degraded_checks:
@@ -290,11 +329,14 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
                     lr=s.lr,
                     seed=world.seed * 1000 + i,
                 )
-                g2, _ = _card_decision(world, s, bad.state_dict, champ_net, X[te], Y[te], attrs)
+                g2, _ = _card_decision(
+                    world, s, bad.state_dict, champ_net, X[te], Y[te], attrs, recent
+                )
                 degraded.append({"batch": i, "promoted": g2.promote, "reasons": _failed(g2)[:3]})
         else:
             chall_net, promote, why = load_module(TASK, result.state_dict), True, ["ungated"]
         if not promote:
+            refusals.append({"batch": i, "reasons": why[:3]})
             continue
         before = hacc[-1]
         after = _accuracy(chall_net, *world.heldout[i])
@@ -307,12 +349,7 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
                 "reasons": why[:3],
             }
         )
-        if s.trigger_mode == "recovery":
-            rf = np.concatenate([f for f, _, _ in served] if served else [np.zeros((0, 64))])
-            prev = drift_ref[0] if drift_ref is not None else np.zeros((0, 64))
-            rf = np.concatenate([prev, rf])[-s.reference_rows :]
-            rprobs = predict_proba(chall_net, rf.reshape(len(rf), 1, 8, 8))
-            drift_ref = (rf, rprobs.argmax(axis=1), rprobs.max(axis=1))
+        drift_ref = training_reference(chall_net, X[tr], s.reference_rows)
         champ_state, champ_net = result.state_dict, chall_net
         version += 1
         ref_conf = reference_confidence(champ_state, X[te]) if len(te) else ref_conf
@@ -332,6 +369,7 @@ def replay(world: World, policy: Policy, s: Settings) -> dict:
         "trigger_kinds": kinds,
         "retrain_batches": retrains,
         "promotions": promotions,
+        "refusals": refusals,
         "degraded": degraded,
         "seconds": round(time.perf_counter() - t0, 2),
         "fit_seconds": round(fit_s, 2),

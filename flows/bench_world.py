@@ -21,7 +21,7 @@ from retrain.digits.scenario import Scenario, load_scenario
 from retrain.digits.simulator import Stream
 from retrain.digits.task import TASK
 from retrain.model import load_module, predict_proba
-from retrain.training import fit
+from retrain.training import finetune_epochs, fit
 from storage.datasets import split_of
 
 #: extra tilt of the 2nd and 3rd copies of the held-out set (see `heldout_set`)
@@ -43,6 +43,11 @@ class Settings:
     batch_size: int = 64
     lr: float = 3e-3
     test_share: float = 0.2
+    recent_rows: int = 200  # [retrain] recent_rows: newest labels up-weighted by recent_weight
+    recent_weight: float = 1.0  # [retrain] recent_weight (1 = uniform)
+    split_group: str = (
+        ""  # attr the dataset split groups by ([retrain] split_group); "" = request id
+    )
     # triggers ([trigger])
     accuracy_threshold: float = 0.85
     min_labels: int = 20
@@ -63,11 +68,59 @@ class Settings:
     gate_slice_tolerance: float = 0.05
     gate_min_slice_rows: int = 20
     gate_min_eval_rows: int = 50
+    gate_recent_rows: int = 0  # newest eval rows that stand for today's traffic (0 = off)
+    gate_min_recent_rows: int = 20
+    gate_forget_tolerance: float = 0.02
+    gate_min_gain_z: float = 0.0
     periodic_every: int = 5
     candidate_batches: int = 10  # curate from the last k batches ([curation] window_rows = 2000)
-    trigger_mode: str = "flow"  # flow | recovery (see flows/bench_replay.py)
-    recovery_drop: float = 0.05  # recovery ends when confidence is back within this of pre-drift
+    recovery_drop: float = 0.05  # [trigger] recovery_drop: see retrain.triggers.recovery_step
     degraded_checks: int = 3  # shuffled-label challengers offered per loop-uncertainty run
+
+
+def settings_from_config(cfg, **bench: object) -> Settings:
+    """The benchmark knobs that loopwright.toml also sets, taken from it ("as configured").
+
+    Why: `loop-uncertainty` is meant to be loopwright as a user runs it; a bench with its own
+    copy of the thresholds would silently measure something else once the file changes.
+    `bench` holds the knobs only the benchmark has (fit_samples, candidate_batches, ...).
+    """
+    t, d, c, r, g = cfg.trigger, cfg.drift, cfg.curation, cfg.retrain, cfg.gate
+    return Settings(
+        seed_rows=r.seed_rows,
+        holdout_rows=cfg.demo.holdout_rows,
+        error_rate=cfg.labeling.error_rate,
+        scratch_epochs=r.max_epochs,
+        finetune_epochs=r.finetune_epochs,
+        batch_size=r.batch_size,
+        lr=r.learning_rate,
+        split_group=r.split_group,
+        recent_rows=r.recent_rows,
+        recent_weight=r.recent_weight,
+        accuracy_threshold=t.accuracy_threshold,
+        min_labels=t.min_labels,
+        window_labels=t.window_labels,
+        on_drift=t.on_drift,
+        confidence_drop=t.confidence_drop,
+        recovery_drop=t.recovery_drop,
+        reference_rows=d.reference_rows,
+        window_rows=d.window_rows,
+        numeric_threshold=d.numeric_threshold,
+        categorical_threshold=d.categorical_threshold,
+        drift_share=d.drift_share,
+        strategy=c.strategy,
+        audit_share=c.audit_share,
+        dataset_policy=r.dataset_policy,
+        gate_tolerance=g.tolerance,
+        gate_slice_tolerance=g.slice_tolerance,
+        gate_min_slice_rows=g.min_slice_rows,
+        gate_min_eval_rows=g.min_eval_rows,
+        gate_recent_rows=g.recent_rows,
+        gate_min_recent_rows=g.min_recent_rows,
+        gate_forget_tolerance=g.forget_tolerance,
+        gate_min_gain_z=g.min_gain_z,
+        **{"fit_samples": r.fit_samples or Settings.fit_samples, **bench},
+    )
 
 
 @dataclass(frozen=True)
@@ -125,8 +178,8 @@ def heldout_set(stream: Stream, i: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_epochs(n_train: int, s: Settings) -> int:
-    """Fine-tune schedule: about `fit_samples` examples seen per retrain, 1..finetune_epochs epochs."""
-    return int(min(s.finetune_epochs, max(1, round(s.fit_samples / max(n_train, 1)))))
+    """Fine-tune schedule, as `flows/retrain.py` runs it (`retrain.training.finetune_epochs`)."""
+    return finetune_epochs(n_train, s.fit_samples, s.finetune_epochs)
 
 
 def reference_confidence(state: dict[str, torch.Tensor], x: np.ndarray) -> float:

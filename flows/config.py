@@ -77,12 +77,15 @@ class PrefectConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
-    reference_rows: int = 600
-    window_rows: int = 400
+    reference_rows: int = 600  # seeded sample of the champion's training rows
+    window_rows: int = 400  # latest champion-role predictions, streamed (any size)
+    rescore_rows: int = 5000  # of the window, re-scored by the champion (pred, confidence)
     numeric_threshold: float = 0.1  # normed Wasserstein distance per feature
     categorical_threshold: float = 0.1  # Jensen-Shannon distance on the predicted class
     drift_share: float = 0.5  # dataset drift when this share of columns drift
     report_sample_rows: int = 2000  # rows handed to Evidently for the human report
+    report_columns: int = 16  # most drifted features in the report (0 = all); ~0.09 s each
+    html_report: str = "on_change"  # on_change | always | never
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class TriggerConfig:
     on_drift: bool = True
     confidence_drop: float = 0.1  # label-free: mean confidence below reference by this much
     every_rows: int = 0  # retrain after the champion served this many predictions; 0 disables
+    recovery_drop: float = 0.05  # after a trigger, keep retraining until confidence is within this of pre-drift; 0 = off
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,12 @@ class RetrainConfig:
     learning_rate: float = 0.003
     seed: int = 0
     seed_rows: int = 600  # clean labeled rows the first champion is trained on
+    split_group: str = ""  # attr the dataset split groups by; "" = the request id
+    fit_samples: int = 0  # fine-tune epochs = clamp(fit_samples / train rows, 1, finetune_epochs); 0 = finetune_epochs
+    recent_rows: int = (
+        200  # the newest labeled rows, drawn recent_weight times as often in training
+    )
+    recent_weight: float = 1.0  # 1 = every row equally
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,10 @@ class GateConfig:
     slice_tolerance: float = 0.05
     min_slice_rows: int = 20
     min_eval_rows: int = 50
+    recent_rows: int = 0  # newest eval rows that stand for today's traffic (0 = off)
+    min_recent_rows: int = 20
+    forget_tolerance: float = 0.02  # the whole eval set may lose this much when recent rows decide
+    min_gain_z: float = 0.0  # paired check: (won - lost) / sqrt(won + lost) at least this
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,25 @@ _CHOICES = {
     ("curation", "strategy"): {"least_confidence", "margin", "entropy", "random"},
     ("retrain", "dataset_policy"): {"all", "window"},
     ("retrain", "mode"): {"scratch", "finetune"},
+    ("drift", "html_report"): {"on_change", "always", "never"},
 }
+# a zero here would make the step do nothing (or, for Evidently's sample, mean "every row")
+_AT_LEAST_ONE = (
+    ("curation", "budget_per_batch"),
+    ("drift", "window_rows"),
+    ("drift", "reference_rows"),
+    ("drift", "rescore_rows"),
+    ("drift", "report_sample_rows"),
+)
 _UNIT_INTERVAL = {
     ("curation", "audit_share"),
     ("labeling", "error_rate"),
     ("trigger", "accuracy_threshold"),
     ("drift", "drift_share"),
+    ("trigger", "recovery_drop"),
+    ("gate", "tolerance"),
+    ("gate", "slice_tolerance"),
+    ("gate", "forget_tolerance"),
 }
 
 
@@ -96,5 +109,22 @@ def check(cfg: Config) -> None:
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise ConfigError(f"{f.name}.{sf.name} = {value!r} must not be negative")
     check_url(cfg.labelstudio.url)
-    if cfg.curation.budget_per_batch < 1:
-        raise ConfigError("curation.budget_per_batch must be at least 1")
+    for section, key in _AT_LEAST_ONE:
+        if getattr(getattr(cfg, section), key) < 1:
+            raise ConfigError(f"{section}.{key} must be at least 1")
+    if cfg.retrain.recent_weight < 1:
+        raise ConfigError(
+            f"retrain.recent_weight = {cfg.retrain.recent_weight} is below 1: use 1 (every row "
+            "equally) or more (newest rows drawn that many times as often)"
+        )
+    if cfg.gate.min_gain_z > 5:
+        raise ConfigError(
+            f"gate.min_gain_z = {cfg.gate.min_gain_z}: use a z score in [0, 5], e.g. 1.0"
+        )
+    drift = cfg.drift
+    if drift.report_sample_rows > drift.rescore_rows:
+        raise ConfigError(
+            f"drift.report_sample_rows = {drift.report_sample_rows} exceeds drift.rescore_rows = "
+            f"{drift.rescore_rows}: the report samples the re-scored rows; lower "
+            "report_sample_rows or raise rescore_rows"
+        )

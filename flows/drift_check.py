@@ -1,13 +1,24 @@
 """`drift-check`: compare recent traffic with the champion's reference window (its training rows).
 
-The machine's verdict comes from NumPy statistics over every row (fast at millions of
-rows); people get an Evidently HTML report computed on a sample. Both are written under
-`<home>/reports/drift/`, and the verdict is kept as state for triggers and `status`.
+The path is the benchmarked one (bench/RESULTS.md, "Drift"), so memory stays bounded
+whatever `[drift] window_rows` is:
+* feature statistics: the current window's logged `features`, streamed by
+  `Queries.window_batches` and summarised by `compute_drift_streaming`;
+* model outputs (predicted class, confidence): the champion re-scores the reference and a
+  seeded sample of at most `[drift] rescore_rows` rows of the window, so a freshly promoted
+  champion is judged on its own outputs and a 10M-row window never decodes 10M inputs.
+
+People get an Evidently HTML report on a sample, written when `[drift] html_report` asks
+(by default on the first check of a champion and when the verdict flips drift <-> ok), of the
+predicted class, the confidence and the `[drift] report_columns` most drifted features: the
+report is most of the check's time, and its cost grows with the columns, not the rows. Everything lands under `<home>/reports/drift/`; the verdict is
+kept as state (`last_drift`) for triggers and `status`, with where the latest report is.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,12 +28,13 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from curation.drift import compute_drift
-from curation.drift_report import frames_for_report, write_report
+from curation.drift import ModelOutputs, compute_drift_streaming
 from flows.runtime import Runtime, open_runtime
-from storage.state import write_state
+from storage.schemas import PREDICTION_SCHEMA
+from storage.state import read_state, write_state
 
-COLUMNS = ["request_id", "ts", "role", "features", "input"]
+SAMPLE_COLUMNS = ("request_id", "features", "input")
+REPORT_STATE = "last_drift_report"
 
 
 def feature_matrix(table: pa.Table) -> np.ndarray:
@@ -54,13 +66,73 @@ def reference_rows(rt: Runtime, champion: str, n: int) -> pa.Table:
     )
 
 
-def scored(
-    rt: Runtime, champion: str, table: pa.Table
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features, predicted classes and confidences, both windows scored by the same model."""
-    x = rt.task.decode_inputs(table.column("input").to_pylist())
-    probs = rt.predictor(champion)(x)
-    return rt.task.features(x), probs.argmax(axis=1), probs.max(axis=1)
+def with_inputs(table: pa.Table) -> pa.Table:
+    """Rows the champion can re-score (an input stored in the log)."""
+    if "input" not in table.column_names:
+        return table.slice(0, 0)
+    return table.filter(pc.is_valid(table.column("input")))
+
+
+def current_sample(rt: Runtime, rows: int) -> pa.Table:
+    """A seeded uniform sample of at most `rows` rows of the current window (request id order)."""
+    batches = list(
+        rt.queries.window_batches(
+            rt.cfg.drift.window_rows, role="champion", columns=SAMPLE_COLUMNS, sample_rows=rows
+        )
+    )
+    if not batches:
+        return pa.schema([PREDICTION_SCHEMA.field(c) for c in SAMPLE_COLUMNS]).empty_table()
+    return pa.Table.from_batches(batches).sort_by("request_id")
+
+
+class Tracked:
+    """Passes batches through, remembering how many rows went by and the latest `ts`."""
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
+        self.batches, self.rows, self.last_ts = batches, 0, None
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self.batches:
+            if batch.num_rows:
+                self.rows += batch.num_rows
+                top = pc.max(batch.column("ts")).as_py()
+                self.last_ts = top if self.last_ts is None else max(self.last_ts, top)
+            yield batch
+
+
+def scored(predict, task, inputs: list[bytes]) -> tuple[np.ndarray, ModelOutputs]:
+    """Features (as `score-batch` logs them) and the champion's outputs on these inputs."""
+    x = task.decode_inputs(inputs)
+    probs = predict(x)
+    return task.features(x), ModelOutputs(probs.argmax(axis=1), probs.max(axis=1))
+
+
+def vectors(x: np.ndarray) -> pa.Table:
+    """An (N, F) matrix as a one-column `features` table (what the streaming sketches read)."""
+    flat = pa.array(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))
+    return pa.table({"features": pa.FixedSizeListArray.from_arrays(flat, x.shape[1])})
+
+
+def report_due(mode: str, previous: dict | None, champion: str, status: str) -> tuple[bool, str]:
+    """Whether to write the Evidently HTML report at this check, and why.
+
+    >>> report_due("on_change", {"champion": "v1", "status": "ok"}, "v1", "drift")
+    (True, 'verdict changed ok -> drift')
+    >>> report_due("on_change", {"champion": "v1", "status": "ok"}, "v1", "ok")
+    (False, 'verdict unchanged (ok) for champion v1')
+    """
+    if mode in {"always", "never"}:
+        return mode == "always", f"html_report = {mode}"
+    if not previous or previous.get("champion") != champion:
+        return True, f"first check of champion {champion}"
+    if previous.get("status") != status:
+        return True, f"verdict changed {previous.get('status')} -> {status}"
+    return False, f"verdict unchanged ({status}) for champion {champion}"
+
+
+def latest_report(rt: Runtime) -> dict:
+    state = read_state(rt.home, REPORT_STATE) or {}
+    return {"report_html": state.get("html"), "report_ts": state.get("written_at")}
 
 
 def waiting(rt: Runtime, champion: str | None, reason: str, now: datetime) -> dict:
@@ -69,10 +141,45 @@ def waiting(rt: Runtime, champion: str | None, reason: str, now: datetime) -> di
         "dataset_drift": False,
         "reason": reason,
         "champion": champion,
+        **latest_report(rt),
+        "report_written": False,
         "ts": now.isoformat(),
     }
     write_state(rt.home, "last_drift", verdict)
     return verdict
+
+
+def shown_features(columns: list[dict], limit: int) -> list[int]:
+    """The feature columns the human report shows: the `limit` with the highest drift scores
+    (all when 0). Evidently's cost grows with the columns (~0.09 s CPU each, whatever the rows
+    up to a few thousand), and people read the columns that moved first.
+
+    >>> shown_features([{"score": 0.1}, {"score": 0.5}, {"score": 0.3}], 2)
+    [1, 2]
+    """
+    order = sorted(range(len(columns)), key=lambda j: (-columns[j]["score"], j))
+    return order[:limit] if limit else order
+
+
+def write_human_report(rt, run_id, verdict, ref_x, ref_out, cur_x, cur_out) -> dict:
+    from curation.drift_report import frames_for_report, write_report
+
+    classes, out = rt.task.classes, rt.home.drift_reports
+    shown = shown_features(verdict["columns"][: ref_x.shape[1]], rt.cfg.drift.report_columns)
+    names = [verdict["columns"][j]["column"] for j in shown]
+
+    def frame(x, outputs):
+        preds = [classes[i] for i in outputs.pred]
+        return frames_for_report(x[:, shown], preds, outputs.confidence, names)
+
+    summary = write_report(
+        frame(ref_x, ref_out),
+        frame(cur_x, cur_out),
+        out / f"{run_id}.html",
+        out / f"{run_id}.evidently.json",
+        sample_rows=rt.cfg.drift.report_sample_rows,
+    )
+    return {**summary, "features_shown": names}
 
 
 def check(rt: Runtime) -> dict:
@@ -82,51 +189,71 @@ def check(rt: Runtime) -> dict:
     run_id = now.strftime("%Y%m%dT%H%M%S%fZ")
     if champion is None:
         return waiting(rt, None, "no champion yet", now)
-    cur = rt.queries.recent_predictions(cfg.window_rows, columns=COLUMNS)
-    cur = cur.filter(pc.equal(cur.column("role"), "champion")) if cur.num_rows else cur
-    ref = reference_rows(rt, champion, cfg.reference_rows)
-    if cur.num_rows < cfg.window_rows or ref.num_rows == 0:
+    ref = with_inputs(reference_rows(rt, champion, cfg.reference_rows))
+    wanted = min(cfg.rescore_rows, cfg.window_rows)
+    sample = current_sample(rt, wanted)
+    if sample.num_rows < wanted or ref.num_rows == 0:
         return waiting(
             rt,
             champion,
-            f"{cur.num_rows} recent rows ({cfg.window_rows} needed) and "
-            f"{ref.num_rows} reference rows",
+            f"{sample.num_rows} recent rows ({cfg.window_rows} needed) and "
+            f"{ref.num_rows} reference rows with inputs",
             now,
         )
-    classes = rt.task.classes
-    ref_x, ref_p, ref_c = scored(rt, champion, ref)
-    cur_x, cur_p, cur_c = scored(rt, champion, cur)
-    result = compute_drift(
-        ref_x,
-        cur_x,
-        ref_p,
-        cur_p,
-        ref_c,
-        cur_c,
-        n_classes=len(classes),
+    sample = with_inputs(sample)
+    if sample.num_rows == 0:
+        reason = "the window's rows have no stored input: the champion cannot re-score them"
+        return waiting(rt, champion, reason, now)
+    predict = rt.predictor(champion)
+    ref_x, ref_out = scored(predict, rt.task, ref.column("input").to_pylist())
+    _, cur_out = scored(predict, rt.task, sample.column("input").to_pylist())
+    window = Tracked(
+        rt.queries.window_batches(cfg.window_rows, role="champion", columns=("ts", "features"))
+    )
+    result = compute_drift_streaming(
+        [vectors(ref_x)],
+        window,
+        rt.task.classes,
         numeric_threshold=cfg.numeric_threshold,
         categorical_threshold=cfg.categorical_threshold,
         drift_share=cfg.drift_share,
+        outputs=(ref_out, cur_out),
     )
-    out = rt.home.drift_reports
-    names = [f"f{i}" for i in range(ref_x.shape[1])]
-    report = write_report(
-        frames_for_report(ref_x, [classes[i] for i in ref_p], ref_c, names),
-        frames_for_report(cur_x, [classes[i] for i in cur_p], cur_c, names),
-        out / f"{run_id}.html",
-        out / f"{run_id}.evidently.json",
-        sample_rows=cfg.report_sample_rows,
-    )
+    if window.rows < cfg.window_rows:
+        reason = f"{window.rows} recent rows ({cfg.window_rows} needed)"
+        return waiting(rt, champion, reason, now)
+    status, numbers = ("drift" if result.dataset_drift else "ok"), result.to_dict()
+    previous = read_state(rt.home, REPORT_STATE)
+    due, why = report_due(cfg.html_report, previous, champion, status)
+    report_state = {**(previous or {}), "champion": champion, "status": status}
+    summary = None
+    if due:
+        cur_x = feature_matrix(sample)
+        summary = write_human_report(rt, run_id, numbers, ref_x, ref_out, cur_x, cur_out)
+        report_state.update(html=summary["html_path"], written_at=now.isoformat())
+    write_state(rt.home, REPORT_STATE, report_state)
     verdict = {
-        "status": "drift" if result.dataset_drift else "ok",
-        **result.to_dict(),
+        "status": status,
+        **numbers,
         "champion": champion,
-        "reference": {"rows": ref.num_rows, "what": "sample of the champion's training rows"},
-        "current": {"rows": cur.num_rows, "to": str(cur.column("ts")[-1].as_py())},
-        "evidently": report,
-        "report_html": str(out / f"{run_id}.html"),
+        "reference": {
+            "rows": ref.num_rows,
+            "rescored": ref.num_rows,
+            "what": "sample of the champion's training rows",
+        },
+        "current": {
+            "rows": window.rows,
+            "rescored": sample.num_rows,
+            "to": str(window.last_ts),
+        },
+        "evidently": summary,
+        **latest_report(rt),
+        "report_written": due,
+        "report_why": why,
         "ts": now.isoformat(),
     }
+    out = rt.home.drift_reports
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"{run_id}.json").write_text(json.dumps(verdict, indent=2, default=str))
     write_state(rt.home, "last_drift", verdict)
     return verdict
@@ -140,15 +267,23 @@ def run_check(rt: Runtime) -> dict:
 def markdown(verdict: dict) -> str:
     if verdict["status"] == "waiting":
         return f"# Drift check: waiting\n\n{verdict['reason']}\n"
+    if verdict["report_written"]:
+        report = f"Evidently report (sample): `{verdict['report_html']}`"
+    else:
+        report = (
+            f"No Evidently report this time ({verdict['report_why']}); latest: "
+            f"`{verdict['report_html']}` ({verdict['report_ts']})"
+        )
     lines = [
         f"# Drift check: {'DRIFT' if verdict['dataset_drift'] else 'no drift'}",
         "",
         f"Champion `{verdict['champion']}`; {verdict['n_drifted']} of {verdict['n_columns']} "
-        f"feature columns drifted (share {verdict['drift_share']:.2f}).",
+        f"feature columns drifted (share {verdict['drift_share']:.2f}) over "
+        f"{verdict['current']['rows']} rows ({verdict['current']['rescored']} re-scored).",
         f"Predicted-class drift score {verdict['prediction']['score']:.3f} "
         f"(threshold {verdict['prediction']['threshold']}); mean confidence "
         f"{verdict['confidence_ref']:.3f} → {verdict['confidence_cur']:.3f}.",
-        f"Evidently report (sample): `{verdict['report_html']}`",
+        report,
     ]
     return "\n".join(lines) + "\n"
 

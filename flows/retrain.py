@@ -7,46 +7,64 @@ the `challenger` alias; promotion is one compare-and-swap on the registry file.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evaluation.gate import GateRules, decide
-from evaluation.report_card import build_card, card_markdown, evaluate_model, write_card
+from evaluation.report_card import (
+    build_card,
+    card_markdown,
+    evaluate_model,
+    recent_mask,
+    write_card,
+)
 from flows.runtime import Runtime, open_runtime
-from retrain.dataset_policy import select_rows
-from retrain.training import fit
+from retrain.dataset_policy import SEED_SOURCE, recency_weights, select_rows
+from retrain.training import finetune_epochs, fit
 from retrain.triggers import (
+    Episode,
     TriggerDecision,
     combine,
     confidence_trigger,
     drift_trigger,
     performance_trigger,
     periodic_trigger,
+    recovery_step,
 )
 from storage.datasets import DatasetVersion, create_dataset
 from storage.registry import AliasConflict
 from storage.state import append_event, read_state, write_state
 
 
-def evaluate_triggers(rt: Runtime, champion: str | None) -> TriggerDecision:
+def evaluate_triggers(rt: Runtime, champion: str | None) -> tuple[TriggerDecision, Episode]:
+    """Every rule on the champion's evidence, then the drift episode (see `recovery_step`).
+
+    Returns the decision and the episode to store; the caller writes it, so that reading
+    the triggers never changes state.
+    """
     cfg = rt.cfg.trigger
+    episode = Episode(**(read_state(rt.home, "trigger_episode") or {}))
     if champion is None:
-        return TriggerDecision(True, "bootstrap", ("no champion yet: train the first one",), {})
+        return TriggerDecision(
+            True, "bootstrap", ("no champion yet: train the first one",), {}
+        ), episode
     decisions = []
     outcomes = rt.queries.audit_outcomes(cfg.window_labels, model_version=champion)
     correct = np.asarray(outcomes.column("correct").to_pylist(), dtype=bool)
     decisions.append(performance_trigger(correct, cfg.accuracy_threshold, cfg.min_labels))
     reference = rt.registry.meta(champion).get("reference_confidence")
+    recent = rt.queries.recent_predictions(
+        rt.cfg.drift.window_rows, model_version=champion, columns=["confidence"]
+    )
+    conf = recent.column("confidence").to_numpy() if recent.num_rows else np.zeros(0)
     if reference is not None:
-        recent = rt.queries.recent_predictions(
-            rt.cfg.drift.window_rows, model_version=champion, columns=["confidence"]
-        )
-        conf = recent.column("confidence").to_numpy() if recent.num_rows else np.zeros(0)
         decisions.append(
             confidence_trigger(
                 float(reference),
@@ -73,7 +91,15 @@ def evaluate_triggers(rt: Runtime, champion: str | None) -> TriggerDecision:
     if cfg.every_rows:
         served = rt.queries.count_predictions(model_version=champion)
         decisions.append(periodic_trigger(served, cfg.every_rows))
-    return combine(decisions)
+    return recovery_step(
+        episode,
+        combine(decisions),
+        reference,
+        float(conf.mean()) if len(conf) else 0.0,
+        len(conf),
+        cfg.recovery_drop,
+        min_rows=min(100, rt.cfg.drift.window_rows),
+    )
 
 
 def new_labels_since(rt: Runtime, champion: str | None, labeled: pa.Table) -> int:
@@ -90,10 +116,27 @@ def new_labels_since(rt: Runtime, champion: str | None, labeled: pa.Table) -> in
     return sum(1 for r in labeled.column("request_id").to_pylist() if r not in seen)
 
 
+def gate_rules(g) -> GateRules:
+    """The `[gate]` section as the gate's rules (one place, so bench and flow agree)."""
+    return GateRules(
+        tolerance=g.tolerance,
+        slice_tolerance=g.slice_tolerance,
+        min_slice_rows=g.min_slice_rows,
+        min_eval_rows=g.min_eval_rows,
+        forget_tolerance=g.forget_tolerance,
+        min_recent_rows=g.min_recent_rows,
+        min_gain_z=g.min_gain_z,
+    )
+
+
+def example_times(table: pa.Table) -> np.ndarray:
+    """Example `ts` as int64 microseconds; rows without one (seed rows) count as oldest."""
+    ts = pc.cast(table.column("ts"), pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy()
+
+
 def rows_for(labeled: pa.Table, ids: tuple[str, ...]) -> pa.Table:
     wanted = pa.array(list(ids), type=pa.string())
-    import pyarrow.compute as pc
-
     return labeled.filter(pc.is_in(labeled.column("request_id"), value_set=wanted))
 
 
@@ -110,21 +153,36 @@ def xy(rt: Runtime, table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[dict]
 def form_dataset(rt: Runtime, labeled: pa.Table, champion: str | None) -> DatasetVersion:
     cfg = rt.cfg.retrain
     rows = select_rows(labeled, cfg.dataset_policy, cfg.window_rows)
-    params = {"window_rows": cfg.window_rows, "mode": cfg.mode}
+    params = {
+        "window_rows": cfg.window_rows,
+        "mode": cfg.mode,
+        "recent_rows": cfg.recent_rows,
+        "recent_weight": cfg.recent_weight,
+    }
     return create_dataset(
-        rt.home, rows, policy=cfg.dataset_policy, params=params, parent_model=champion
+        rt.home,
+        rows,
+        policy=cfg.dataset_policy,
+        params=params,
+        parent_model=champion,
+        group_attr=cfg.split_group or None,
     )
 
 
 @task(name="fit", cache_policy=NO_CACHE)
 def train(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, champion: str | None) -> str:
     cfg = rt.cfg.retrain
-    x, y, _ = xy(rt, rows_for(labeled, ds.train_ids))
+    rows = rows_for(labeled, ds.train_ids)
+    x, y, _ = xy(rt, rows)
+    weights = None
+    if cfg.recent_weight > 1:
+        is_seed = np.asarray(pc.fill_null(pc.equal(rows.column("source"), SEED_SOURCE), False))
+        weights = recency_weights(example_times(rows), is_seed, cfg.recent_rows, cfg.recent_weight)
     init = None
     epochs = cfg.max_epochs
     if cfg.mode == "finetune" and champion is not None:
         init, _ = rt.registry.load(champion)
-        epochs = cfg.finetune_epochs
+        epochs = finetune_epochs(len(y), cfg.fit_samples, cfg.finetune_epochs)
     result = fit(
         rt.task,
         x,
@@ -134,6 +192,7 @@ def train(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, champion: str | No
         batch_size=cfg.batch_size,
         lr=cfg.learning_rate,
         seed=cfg.seed,
+        weights=weights,
     )
     # The label-free confidence trigger compares live traffic with this number.
     test_x, _, _ = xy(rt, rows_for(labeled, ds.test_ids))
@@ -169,7 +228,10 @@ def report_card(
 ) -> dict:
     test = rows_for(labeled, ds.test_ids)
     x, y, attrs = xy(rt, test)
+    g = rt.cfg.gate
+    recent = recent_mask(example_times(test), g.recent_rows)
     common = dict(
+        recent=recent,
         x=x,
         y=y,
         attrs=attrs,
@@ -200,18 +262,11 @@ def report_card(
         eval_set={
             "description": f"held-out labeled rows of {ds.id} (stable hash split, never trained on)",
             "n": int(len(y)),
+            "recent_rows": int(recent.sum()) if recent is not None else 0,
         },
+        recent=recent,
     )
-    g = rt.cfg.gate
-    decision = decide(
-        card,
-        GateRules(
-            tolerance=g.tolerance,
-            slice_tolerance=g.slice_tolerance,
-            min_slice_rows=g.min_slice_rows,
-            min_eval_rows=g.min_eval_rows,
-        ),
-    )
+    decision = decide(card, gate_rules(g))
     card["gate"] = decision.to_dict()
     json_path, html_path = rt.home.cards / f"{version}.json", rt.home.cards / f"{version}.html"
     write_card(card, json_path, html_path)
@@ -243,7 +298,8 @@ def retrain_flow(
     rt = open_runtime(config_path, home)
     now = datetime.now(UTC).isoformat()
     champion = rt.registry.get("champion")
-    trigger = evaluate_triggers(rt, champion)
+    trigger, episode = evaluate_triggers(rt, champion)
+    write_state(rt.home, "trigger_episode", asdict(episode))
     if force and not trigger.fire:
         trigger = TriggerDecision(
             True, "manual", (reason or "forced by the caller",), trigger.numbers

@@ -52,6 +52,13 @@ def prefect_env(port: int, server_dir: Path | None = None) -> dict[str, str]:
     return {"PREFECT_PORT": str(port), "PREFECT_SERVER_DIR": str(server_dir or default)}
 
 
+def start_labelstudio(url: str, data_dir: Path | None = None) -> tuple[bool, str, dict[str, str]]:
+    """Start the local Label Studio if it is not up: (started by us?, token, script env)."""
+    env = labelstudio_env(url, data_dir)
+    started = "already" not in _run("labelstudio.sh", "start", env)
+    return started, _run("labelstudio.sh", "token", env).strip(), env
+
+
 def start(
     labelstudio_url: str,
     prefect_port: int,
@@ -68,10 +75,9 @@ def start(
     )
     token = os.environ.get("LOOPWRIGHT_LABELSTUDIO_TOKEN", "")
     if urlparse(labelstudio_url).hostname in LOCAL_HOSTS:
-        out = _run("labelstudio.sh", "start", ls_env)
-        if "already" not in out:
+        started, token, _ = start_labelstudio(labelstudio_url, ls_data_dir)
+        if started:
             svc.started.append("labelstudio")
-        token = _run("labelstudio.sh", "token", ls_env).strip()
     out = _run("prefect_server.sh", "start", pf_env)
     if "already" not in out:
         svc.started.append("prefect")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,3 +50,27 @@ def select_rows(table: pa.Table, policy: Literal["all", "window"], window_rows: 
     # Arrow's sort is stable: rows with equal ts keep table order, so the choice is reproducible
     newest = recent.take(pc.sort_indices(recent, sort_keys=[("ts", "descending")])[:window_rows])
     return newest.take(pc.sort_indices(newest, sort_keys=[("ts", "ascending")]))
+
+
+def recency_weights(
+    ts: np.ndarray, is_seed: np.ndarray, recent_rows: int, factor: float
+) -> np.ndarray:
+    """Sampling weight per training row: `factor` for the `recent_rows` newest non-seed rows
+    by `ts`, 1 for the rest (for `training.fit(weights=...)`).
+
+    Why: with policy "all" the model keeps the past, but the few hundred labels from the
+    drifted present are a small share of each epoch; up-weighting them makes a fine-tune
+    follow the present without dropping the past ("window" drops it). factor 1 = uniform.
+
+    >>> recency_weights(np.array([0, 5, 3, 9]), np.array([True, False, False, False]), 2, 4.0).tolist()
+    [1.0, 4.0, 1.0, 4.0]
+    """
+    if factor < 1:
+        raise ValueError(f"recent_weight = {factor}: use 1 (uniform) or more")
+    w = np.ones(len(ts), dtype=np.float64)
+    if factor == 1 or recent_rows < 1:
+        return w
+    candidates = np.flatnonzero(~np.asarray(is_seed, dtype=bool))
+    order = candidates[np.argsort(np.asarray(ts)[candidates], kind="stable")]
+    w[order[-recent_rows:]] = factor
+    return w

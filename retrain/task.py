@@ -43,7 +43,9 @@ class Task:
     name: str
     classes: tuple[str, ...]
     input_shape: tuple[int, ...]
-    build_model: Callable[[], object]  # -> torch.nn.Module: (N, *input_shape) float -> (N, C) logits
+    build_model: Callable[
+        [], object
+    ]  # -> torch.nn.Module: (N, *input_shape) float -> (N, C) logits
     encode_input: Callable[[np.ndarray], bytes]  # one input array -> bytes stored in the log
     decode_inputs: Callable[[Sequence[bytes]], np.ndarray]  # -> (N, *input_shape) float32
     features: Callable[[np.ndarray], np.ndarray]  # (N, *input_shape) -> (N, F) float32
@@ -81,5 +83,7 @@ def load_task(spec: str) -> Task:
     if callable(task) and not isinstance(task, Task):
         task = task()
     if not isinstance(task, Task):
-        raise ValueError(f"task.plugin = {spec!r} is a {type(task).__name__}, not a retrain.task.Task")
+        raise ValueError(
+            f"task.plugin = {spec!r} is a {type(task).__name__}, not a retrain.task.Task"
+        )
     return task

@@ -77,6 +77,23 @@ def _quiet_and_contained(seed: int) -> Iterator[None]:
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
 
 
+def finetune_epochs(n_train: int, fit_samples: int, max_epochs: int) -> int:
+    """Epochs for a fine-tune that sees about `fit_samples` examples, within 1..max_epochs.
+
+    Why a budget of examples, not of epochs: the dataset grows with every label, so a fixed
+    epoch count makes each retrain slower than the last and over-fits the small early sets.
+    `fit_samples` = 0 keeps the fixed `max_epochs`.
+
+    >>> finetune_epochs(600, 6000, 15), finetune_epochs(100, 6000, 15), finetune_epochs(9000, 6000, 15)
+    (10, 15, 1)
+    >>> finetune_epochs(600, 0, 15)
+    15
+    """
+    if fit_samples <= 0:
+        return max_epochs
+    return int(min(max_epochs, max(1, round(fit_samples / max(n_train, 1)))))
+
+
 def _check_inputs(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y)
@@ -115,13 +132,30 @@ def fit(
     lr: float = 3e-3,
     seed: int = 0,
     progress: bool = False,
+    weights: np.ndarray | None = None,
 ) -> FitResult:
     """Train `task.build_model()` on inputs x `(N, *input_shape)` and class indices y.
 
     With `init_state` (e.g. the champion's weights) training starts from those weights:
-    fine-tuning. The same arguments give the same weights.
+    fine-tuning. The same arguments give the same weights. `weights` (one per row, >= 0)
+    makes each epoch draw N rows with replacement in proportion to them, so a few hundred
+    labels from today's traffic are not drowned by thousands of older rows.
     """
     x, y = _check_inputs(task, x, y)
+    sampler = None
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(y),) or not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+            raise ValueError(
+                f"weights has shape {w.shape} for {len(y)} rows: pass one finite weight >= 0 "
+                "per row, not all 0"
+            )
+        sampler = torch.utils.data.WeightedRandomSampler(
+            torch.tensor(w),
+            num_samples=len(y),
+            replacement=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
     if max_epochs < 1 or batch_size < 1:
         raise ValueError(f"max_epochs = {max_epochs}, batch_size = {batch_size}: both must be >= 1")
     started = time.perf_counter()
@@ -138,8 +172,9 @@ def fit(
         loader = DataLoader(
             TensorDataset(torch.tensor(x), torch.tensor(y)),
             batch_size=batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
+            shuffle=sampler is None,
+            sampler=sampler,
+            generator=None if sampler is not None else torch.Generator().manual_seed(seed),
         )
         trainer = pl.Trainer(
             accelerator="cpu",

@@ -122,7 +122,10 @@ def drift_trigger(
 
 
 def confidence_trigger(
-    reference_confidence: float, current_confidence: float, n_current: int, max_drop: float,
+    reference_confidence: float,
+    current_confidence: float,
+    n_current: int,
+    max_drop: float,
     min_rows: int = 100,
 ) -> TriggerDecision:
     """Label-free and immediate: the champion is less sure of live traffic than of the
@@ -140,15 +143,97 @@ def confidence_trigger(
     if max_drop < 0:
         raise ValueError(f"max_drop = {max_drop}: must be >= 0")
     drop = reference_confidence - current_confidence
-    numbers = {"reference": reference_confidence, "current": current_confidence,
-               "drop": drop, "max_drop": max_drop, "rows": n_current}
+    numbers = {
+        "reference": reference_confidence,
+        "current": current_confidence,
+        "drop": drop,
+        "max_drop": max_drop,
+        "rows": n_current,
+    }
     if n_current < min_rows:
-        return TriggerDecision(False, "confidence", (
-            f"confidence: {n_current} recent rows, {min_rows} needed to judge",), numbers)
-    text = (f"mean confidence {current_confidence:.3f} on {n_current} recent rows vs "
-            f"{reference_confidence:.3f} at validation (drop {drop:.3f} {'>' if drop > max_drop else '<='} "
-            f"{max_drop:.3f})")
+        return TriggerDecision(
+            False,
+            "confidence",
+            (f"confidence: {n_current} recent rows, {min_rows} needed to judge",),
+            numbers,
+        )
+    text = (
+        f"mean confidence {current_confidence:.3f} on {n_current} recent rows vs "
+        f"{reference_confidence:.3f} at validation (drop {drop:.3f} {'>' if drop > max_drop else '<='} "
+        f"{max_drop:.3f})"
+    )
     return TriggerDecision(drop > max_drop, "confidence", (text,), numbers)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A drift episode: opened when a rule fires, closed when the champion is back on track.
+
+    `baseline` is the mean validation confidence of the champion that served when the
+    episode opened (the pre-drift level the loop is trying to get back to).
+    """
+
+    open: bool = False
+    baseline: float | None = None
+
+
+def recovery_step(
+    episode: Episode,
+    fired: TriggerDecision,
+    champion_reference: float | None,
+    current_confidence: float,
+    n_current: int,
+    recovery_drop: float,
+    min_rows: int = 100,
+) -> tuple[TriggerDecision, Episode]:
+    """Keep retraining after a trigger until confidence is back near the pre-drift level.
+
+    Why: the rules above fire on *change*. Once a retrained champion is promoted, its own
+    reference moved with the drift, so every rule can fall quiet while it is still far
+    worse than the model was before the drift began (measured: the loop stalled at 59%
+    after its first promotion). An episode stays open while the champion's mean confidence
+    on recent traffic is more than `recovery_drop` below the baseline; each step of an open
+    episode fires kind "recovery" (retraining still waits for fresh labels).
+    `recovery_drop` <= 0 turns this off.
+
+    >>> fire = TriggerDecision(True, "drift", ("drift",), {})
+    >>> quiet = TriggerDecision(False, "none", ("quiet",), {})
+    >>> d, e = recovery_step(Episode(), fire, 0.95, 0.70, 400, 0.05)
+    >>> d.kind, e
+    ('drift', Episode(open=True, baseline=0.95))
+    >>> d, e = recovery_step(e, quiet, 0.80, 0.85, 400, 0.05)
+    >>> d.fire, d.kind, e.open
+    (True, 'recovery', True)
+    >>> d, e = recovery_step(e, quiet, 0.93, 0.91, 400, 0.05)
+    >>> d.fire, e
+    (False, Episode(open=False, baseline=None))
+    """
+    if recovery_drop <= 0:
+        return fired, Episode()
+    if fired.fire:
+        baseline = episode.baseline if episode.open else champion_reference
+        return fired, Episode(open=baseline is not None, baseline=baseline)
+    if not episode.open or episode.baseline is None or n_current < min_rows:
+        return fired, episode
+    gap = episode.baseline - current_confidence
+    numbers = {
+        "baseline": episode.baseline,
+        "current": current_confidence,
+        "gap": gap,
+        "recovery_drop": recovery_drop,
+        "rows": n_current,
+    }
+    if gap <= recovery_drop:
+        text = (
+            f"recovered: mean confidence {current_confidence:.3f} within {recovery_drop:.3f} "
+            f"of {episode.baseline:.3f} before the drift"
+        )
+        return TriggerDecision(False, fired.kind, (*fired.reasons, text), numbers), Episode()
+    text = (
+        f"recovering: mean confidence {current_confidence:.3f} on {n_current} recent rows, "
+        f"{gap:.3f} below {episode.baseline:.3f} before the drift (> {recovery_drop:.3f})"
+    )
+    return TriggerDecision(True, "recovery", (text,), numbers), episode
 
 
 def periodic_trigger(batches_since_retrain: int, every: int) -> TriggerDecision:

@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 from storage.batch_checks import ROLES, check_features, check_probs
 from storage.columns import attrs_array, vector_array
 from storage.home import DataHome, StorageError
-from storage.parquet_parts import utc_dates, write_part, write_partitioned
-from storage.prediction_log import uncertainty
+from storage.parquet_parts import write_partitioned
+from storage.prediction_log import PREDICTION_LAYOUT, uncertainty
 from storage.schemas import PREDICTION_SCHEMA, TS_TYPE
 
 __all__ = ["BufferedPredictionLog"]
@@ -82,17 +82,6 @@ def _yielding(convert, n: int) -> list:
         out.append(convert(start, min(start + _SLICE, n)))
         time.sleep(0)
     return out
-
-
-def write_day_parts(table: pa.Table, root) -> None:
-    """`write_partitioned`, without its per-date filter copy when every row has one date
-    (the usual case for a flush: seconds of traffic)."""
-    bounds = pc.min_max(utc_dates(table.column("ts")))
-    day = bounds["min"].as_py()
-    if day is not None and day == bounds["max"].as_py():
-        write_part(table, root / f"date={day.isoformat()}")
-    else:
-        write_partitioned(table, root, "ts")
 
 
 class BufferedPredictionLog:
@@ -264,7 +253,8 @@ class BufferedPredictionLog:
         ids = _yielding(lambda a, b: pa.array(taken["ids"][a:b], pa.string()), len(taken["ids"]))
         ids = pa.concat_arrays(ids)
         keep = None
-        if pc.count_distinct(ids).as_py() != len(ids):  # the same id logged twice: first wins
+        # the same id logged twice: first wins (unique is ~3x faster than count_distinct)
+        if len(pc.unique(ids)) != len(ids):
             first: dict[str, int] = {}
             for i, r in enumerate(taken["ids"]):
                 first.setdefault(r, i)
@@ -306,7 +296,7 @@ class BufferedPredictionLog:
                 return 0
             try:
                 table = self._table(taken)
-                write_day_parts(table, self.home.predictions)
+                write_partitioned(table, self.home.predictions, "ts", PREDICTION_LAYOUT)
             except BaseException:
                 with self._lock:
                     self._put_back(taken)

@@ -60,6 +60,29 @@ def split_of(request_id: str, test_share: float = 0.2) -> Literal["train", "test
     return "test" if h / 2**64 < test_share else "train"
 
 
+def _as_dict(attrs: Any) -> dict[str, Any]:
+    """Arrow map columns come back as lists of (key, value) pairs."""
+    if attrs is None:
+        return {}
+    return dict(attrs)
+
+
+def split_key(request_id: str, attrs: Mapping[str, Any] | None, group_attr: str | None) -> str:
+    """What the split hashes: the row's group (attrs[group_attr]) when it has one, else its id.
+
+    Why groups: rows that share a source (the same scanned document, user or patient) are
+    near-copies; if some are train and some test, the test score rewards memorising the
+    source, and the gate promotes models that are worse on sources never seen. Grouped,
+    a source is all train or all test. Rows without the attr fall back to their own id.
+
+    >>> split_key("r1", {"scan": "s7"}, "scan"), split_key("r2", {}, "scan"), split_key("r3", {"scan": "s7"}, None)
+    ('group:s7', 'r2', 'r3')
+    """
+    if group_attr and attrs and attrs.get(group_attr) not in (None, ""):
+        return f"group:{attrs[group_attr]}"
+    return request_id
+
+
 def _content_sha(manifest: Mapping[str, Any]) -> str:
     body = {k: v for k, v in manifest.items() if k != "sha256"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -91,8 +114,13 @@ def create_dataset(
     params: Mapping[str, Any],
     parent_model: str | None,
     test_share: float = 0.2,
+    group_attr: str | None = None,
 ) -> DatasetVersion:
-    """Freeze `labeled` (columns request_id, label) into a new dataset version on disk."""
+    """Freeze `labeled` (columns request_id, label) into a new dataset version on disk.
+
+    With `group_attr`, rows are split by that attr's value (see `split_key`), so every row
+    of one source lands on the same side; `labeled` then needs its `attrs` column.
+    """
     for column in ("request_id", "label"):
         if column not in labeled.column_names:
             raise StorageError(
@@ -111,11 +139,17 @@ def create_dataset(
     if not policy:
         raise StorageError("policy is empty: name how the rows were chosen (e.g. 'all', 'window')")
     split_of("", test_share)  # validates test_share
+    if group_attr and "attrs" not in labeled.column_names:
+        raise StorageError(
+            f"group_attr is {group_attr!r} but labeled has no 'attrs' column: pass "
+            'Queries.labeled_examples() (it carries attrs) or set [retrain] split_group = ""'
+        )
+    attrs = labeled["attrs"].to_pylist() if group_attr else [None] * labeled.num_rows
     train_ids, train_labels, test_ids, test_labels = [], [], [], []
-    for rid, label in zip(
-        labeled["request_id"].to_pylist(), labeled["label"].to_pylist(), strict=True
+    for rid, label, a in zip(
+        labeled["request_id"].to_pylist(), labeled["label"].to_pylist(), attrs, strict=True
     ):
-        if split_of(rid, test_share) == "test":
+        if split_of(split_key(rid, _as_dict(a), group_attr), test_share) == "test":
             test_ids.append(rid)
             test_labels.append(label)
         else:
@@ -132,6 +166,7 @@ def create_dataset(
         "test_ids": test_ids,
         "test_labels": test_labels,
         "test_share": test_share,
+        "group_attr": group_attr,
     }
     to_json(manifest, "params")  # fail on unserializable params before claiming an id
     manifest["id"] = _claim_id(home)

@@ -4,6 +4,10 @@ A part is written under a hidden temporary name (`.<uuid8>.pid<pid>.<host>.parqu
 which the readers' `*.parquet` glob never matches), fsynced, then renamed into place. A writer
 that dies mid-write leaves only its temp file; `clean_leftovers` removes those once the pid
 encoded in the name is gone.
+
+`ParquetLayout` says which columns get dictionary encoding and min/max statistics: a log of
+float vectors wastes time building dictionaries and statistics nobody reads (readers prune on
+`ts`, `model_version` and `role`, never on a vector element).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,7 +50,48 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def write_part(table: pa.Table, folder: Path, prefix: str = "part") -> Path:
+def leaf_paths(field: pa.Field) -> list[str]:
+    """The Parquet column paths of one Arrow field (`features` -> `features.list.element`),
+    the names pyarrow's per-column write options expect."""
+    t = field.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return [f"{field.name}.list.{p}" for p in leaf_paths(t.value_field.with_name("element"))]
+    if pa.types.is_map(t):
+        kv = [t.key_field.with_name("key"), t.item_field.with_name("value")]
+        return [f"{field.name}.key_value.{p}" for c in kv for p in leaf_paths(c)]
+    if pa.types.is_struct(t):
+        return [f"{field.name}.{p}" for c in t for p in leaf_paths(c)]
+    return [field.name]
+
+
+@dataclass(frozen=True)
+class ParquetLayout:
+    """Top-level columns that get dictionary encoding / min-max statistics (None: all of them,
+    pyarrow's default). Names missing from a table are ignored."""
+
+    dictionary: tuple[str, ...] | None = None
+    statistics: tuple[str, ...] | None = None
+
+    def write_options(self, schema: pa.Schema) -> dict:
+        """Keyword arguments for `pq.write_table`."""
+
+        def leaves(names: tuple[str, ...]) -> list[str]:
+            return [p for f in schema if f.name in names for p in leaf_paths(f)]
+
+        options: dict = {}
+        if self.dictionary is not None:
+            options["use_dictionary"] = leaves(self.dictionary)
+        if self.statistics is not None:
+            options["write_statistics"] = leaves(self.statistics)
+        return options
+
+
+DEFAULT_LAYOUT = ParquetLayout()
+
+
+def write_part(
+    table: pa.Table, folder: Path, prefix: str = "part", layout: ParquetLayout = DEFAULT_LAYOUT
+) -> Path:
     """Write `table` as one new Parquet file in `folder` and return its final path.
 
     The final name `<prefix>-<utc ts>-<pid>-<uuid8>.parquet` sorts by write time, which the
@@ -63,7 +109,7 @@ def write_part(table: pa.Table, folder: Path, prefix: str = "part") -> Path:
     final = folder / f"{prefix}-{stamp}-{pid}-{tag}.parquet"
     try:
         with open(tmp, "wb") as f:
-            pq.write_table(table, f)
+            pq.write_table(table, f, **layout.write_options(table.schema))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
@@ -115,9 +161,15 @@ def utc_dates(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return dates.combine_chunks() if isinstance(dates, pa.ChunkedArray) else dates
 
 
-def write_partitioned(table: pa.Table, root: Path, date_column: str = "ts") -> list[Path]:
+def write_partitioned(
+    table: pa.Table, root: Path, date_column: str = "ts", layout: ParquetLayout = DEFAULT_LAYOUT
+) -> list[Path]:
     """Split `table` by the UTC date of `date_column` and write one part per
-    `root/date=YYYY-MM-DD/` folder (hive layout: DuckDB reads `date` back as a column)."""
+    `root/date=YYYY-MM-DD/` folder (hive layout: DuckDB reads `date` back as a column).
+
+    A table whose rows share one date (the usual batch: minutes of traffic) is written as it
+    is, without the per-date `filter` copy.
+    """
     if date_column not in table.column_names:
         raise ValueError(f"column {date_column!r} is missing: the partition date comes from it")
     if table.num_rows == 0:
@@ -125,8 +177,12 @@ def write_partitioned(table: pa.Table, root: Path, date_column: str = "ts") -> l
     if table[date_column].null_count:
         raise ValueError(f"column {date_column!r} has nulls: every row needs a timestamp")
     dates = utc_dates(table[date_column])
+    bounds = pc.min_max(dates)
+    day = bounds["min"].as_py()
+    if day == bounds["max"].as_py():
+        return [write_part(table, Path(root) / f"date={day.isoformat()}", layout=layout)]
     paths = []
     for day in sorted(pc.unique(dates).to_pylist()):
         part = table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
-        paths.append(write_part(part, Path(root) / f"date={day.isoformat()}"))
+        paths.append(write_part(part, Path(root) / f"date={day.isoformat()}", layout=layout))
     return paths

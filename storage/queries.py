@@ -119,17 +119,22 @@ class Queries:
         columns: Sequence[str] = ("features", "pred", "confidence"),
         batch_rows: int = 131_072,
         memory_limit_mb: int = 1024,
+        role: str | None = None,
+        sample_rows: int | None = None,
+        seed: int = 0,
     ) -> Iterator[pa.RecordBatch]:
         """The same rows as `recent_predictions` (or `first_predictions` when `newest` is
         False), streamed as Arrow batches in no particular order, in bounded memory: what a
         drift check over millions of rows reads (`curation.drift.compute_drift_streaming`).
 
         The window is chosen on the small key columns first (dedup by request id, newest or
-        oldest `n_rows`), then only its rows' wide columns are read, from the Parquet row
-        groups inside the window's time range. DuckDB may spill to a temporary folder beyond
-        `memory_limit_mb`.
+        oldest `n_rows`, of one `role` if given), then only its rows' wide columns are read,
+        from the Parquet row groups inside the window's time range. `sample_rows` keeps a
+        seeded uniform sample of the window (ordered by a hash of the request id, as the
+        curation audit draw). DuckDB may spill to a temporary folder beyond `memory_limit_mb`.
         """
         check_rows(n_rows, "n_rows")
+        check_rows(sample_rows, "sample_rows", allow_none=True)
         check_rows(batch_rows, "batch_rows")
         check_rows(memory_limit_mb, "memory_limit_mb")
         schema = prediction_schema(columns)
@@ -153,13 +158,22 @@ class Queries:
                 + "], hive_partitioning=true, union_by_name=true, filename=true, "
                 "file_row_number=true)"
             )
-            keys = first_per_request("request_id, ts, model_version, file_index, file_row_number")
+            keys = first_per_request(
+                "request_id, ts, model_version, role, file_index, file_row_number"
+            )
+            sample = (
+                ""
+                if sample_rows is None
+                else "ORDER BY hash(request_id || $salt), request_id LIMIT $k"
+            )
             con.execute(
-                f"""CREATE TEMP TABLE win AS
-                SELECT file_index AS fi, file_row_number AS frn, ts FROM ({keys})
-                WHERE $mv IS NULL OR model_version = $mv
-                ORDER BY ts {order}, request_id {order} LIMIT $n""",
-                {"mv": model_version, "n": n_rows},
+                f"""CREATE TEMP TABLE win AS SELECT fi, frn, ts FROM (
+                  SELECT file_index AS fi, file_row_number AS frn, ts, request_id FROM ({keys})
+                  WHERE ($mv IS NULL OR model_version = $mv) AND ($role IS NULL OR role = $role)
+                  ORDER BY ts {order}, request_id {order} LIMIT $n
+                ) {sample}""",
+                {"mv": model_version, "role": role, "n": n_rows}
+                | ({} if sample_rows is None else {"k": sample_rows, "salt": f"#{int(seed)}"}),
             )
             lo, hi = con.execute("SELECT min(ts), max(ts) FROM win").fetchall()[0]
             if lo is None:

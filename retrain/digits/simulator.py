@@ -23,6 +23,10 @@ _BATCH_STREAM = 1
 _HOLDOUT_STREAM = 2
 
 
+#: the attr naming a row's source image; `[retrain] split_group` in loopwright.toml
+SCAN_ATTR = "scan"
+
+
 @dataclass(frozen=True)
 class SimBatch:
     """One production batch with its ground truth (which the loop only learns via labels)."""
@@ -50,7 +54,7 @@ class Stream:
     >>> sc = parse_scenario({"name": "t", "seed": 1, "batch_size": 4, "phase": [{"batches": 2}]})
     >>> b = Stream(sc).batch(1)
     >>> b.images.shape, b.request_ids[0], b.attrs[0]
-    ((4, 8, 8), 't-b0001-r0000', {'phase': '0', 'batch': '1'})
+    ((4, 8, 8), 't-b0001-r0000', {'phase': '0', 'batch': '1', 'scan': 'scan-116'})
     """
 
     def __init__(
@@ -101,7 +105,9 @@ class Stream:
             images=images,
             labels=self.split.pool_y[idx].astype(np.int64),
             request_ids=[f"{self.prefix}-b{i:04d}-r{j:04d}" for j in range(n)],
-            attrs=[dict(base_attrs) for _ in range(n)],
+            # `scan`: which source image a row is a copy of (its "document id"); the dataset
+            # split groups by it, so a scan is never both trained on and tested on
+            attrs=[{**base_attrs, SCAN_ATTR: f"scan-{k}"} for k in idx.tolist()],
             params=params,
         )
 

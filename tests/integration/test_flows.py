@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support import write_config
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -17,25 +19,13 @@ def story(tmp_path_factory, labelstudio, prefect_harness):
     """A data home with a seeded first champion and the config that points at the servers."""
     url, token = labelstudio
     root = tmp_path_factory.mktemp("flows")
-    cfg = root / "loopwright.toml"
-    cfg.write_text(
-        f"""
-[home]
-path = "{root / "home"}"
-[labelstudio]
-url = "{url}"
-project_title = "flows-test"
-[drift]
-reference_rows = 100
-window_rows = 100
-report_sample_rows = 200
-[retrain]
-max_epochs = 40
-finetune_epochs = 5
-[gate]
-min_eval_rows = 10
-min_slice_rows = 10
-"""
+    cfg = write_config(
+        root / "loopwright.toml",
+        root / "home",
+        labelstudio={"url": url, "project_title": "flows-test"},
+        drift={"report_sample_rows": 200},
+        retrain={"max_epochs": 40, "finetune_epochs": 5},
+        gate={"min_eval_rows": 10, "min_slice_rows": 10},
     )
     mp = pytest.MonkeyPatch()
     mp.setenv("LOOPWRIGHT_LABELSTUDIO_TOKEN", token)

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.reliability.helpers import REPO, free_port
+from tests import support
+from tests.reliability.helpers import REPO
+from tests.support import free_port
 
 SCRIPT = REPO / "scripts" / "labelstudio.sh"
 
@@ -103,32 +105,22 @@ def write_config(
     path: Path, home: Path, ls_url: str = "http://127.0.0.1:9", extra: str = ""
 ) -> Path:
     """A loopwright.toml for one test: its own home, a Prefect port nobody listens on (so that
-    flows use the test harness), small windows."""
-    path.write_text(
-        f"""
-[home]
-path = "{home}"
-[labelstudio]
-url = "{ls_url}"
-project_title = "reliability-{path.parent.name}"
-timeout_s = 10.0
-retries = 1
-[prefect]
-port = {free_port()}
-[drift]
-reference_rows = 100
-window_rows = 100
-report_sample_rows = 200
-[retrain]
-max_epochs = 40
-finetune_epochs = 3
-[gate]
-min_eval_rows = 10
-min_slice_rows = 10
-{extra}
-"""
+    flows use the test harness), small windows, one quick retry against Label Studio."""
+    return support.write_config(
+        path,
+        home,
+        extra=extra,
+        labelstudio={
+            "url": ls_url,
+            "project_title": f"reliability-{path.parent.name}",
+            "timeout_s": 10.0,
+            "retries": 1,
+        },
+        prefect={"port": free_port()},
+        drift={"report_sample_rows": 200},
+        retrain={"max_epochs": 40, "finetune_epochs": 3},
+        gate={"min_eval_rows": 10, "min_slice_rows": 10},
     )
-    return path
 
 
 def seed_home(cfg: Path, rows: int = 300) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.config import ConfigError, Secret, load_config, to_dict
+from flows.config import Config, ConfigError, Secret, load_config, to_dict
 
 
 def write(tmp_path, text: str):
@@ -28,6 +28,7 @@ def test_repo_file_loads_and_matches_defaults():
     cfg = load_config(repo / "loopwright.toml", env={})
     assert cfg.curation.strategy == "margin"
     assert cfg.demo.scenario == "scenarios/demo-rotation.toml"
+    assert cfg.drift == Config().drift  # every [drift] key written, with its default
 
 
 def test_file_values_and_env_overrides(tmp_path):
@@ -89,3 +90,32 @@ def test_token_comes_from_env_and_never_shows(tmp_path):
     for text in (repr(cfg), str(cfg), repr(cfg.labelstudio), str(to_dict(cfg))):
         assert token not in text
     assert to_dict(cfg)["labelstudio"]["token"] == "***"
+
+
+def test_drift_report_and_rescore_keys(tmp_path):
+    cfg = load_config(write(tmp_path, ""), env={})
+    assert (cfg.drift.html_report, cfg.drift.rescore_rows) == ("on_change", 5000)
+    assert cfg.drift.report_sample_rows <= cfg.drift.rescore_rows
+    text = "[drift]\nhtml_report = 'always'\nrescore_rows = 300\nreport_sample_rows = 300\n"
+    cfg = load_config(write(tmp_path, text), env={"LOOPWRIGHT_DRIFT__HTML_REPORT": "never"})
+    assert (cfg.drift.html_report, cfg.drift.rescore_rows) == ("never", 300)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("html_report = 'sometimes'", "drift.html_report = 'sometimes' is not one of"),
+        ("rescore_rows = 0", "drift.rescore_rows must be at least 1"),
+        ("window_rows = 0", "drift.window_rows must be at least 1"),
+        ("report_sample_rows = 0", "drift.report_sample_rows must be at least 1"),
+        (
+            "rescore_rows = 100",
+            "drift.report_sample_rows = 2000 exceeds drift.rescore_rows = 100",
+        ),
+        ("rescore_rows = 2.5", "drift.rescore_rows (from"),
+    ],
+)
+def test_bad_drift_keys_name_the_key(tmp_path, text, needle):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, f"[drift]\n{text}\n"), env={})
+    assert needle in str(exc.value)

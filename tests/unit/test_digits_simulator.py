@@ -41,7 +41,15 @@ def test_batch_shape_ids_attrs_and_truth(tiny: Stream) -> None:
     assert b.images.min() >= 0.0 and b.images.max() <= 1.0
     assert (b.index, b.phase, len(b)) == (2, 1, 50)
     assert b.request_ids[0] == "tiny-b0002-r0000" and b.request_ids[-1] == "tiny-b0002-r0049"
-    assert b.attrs[0] == {"phase": "1", "batch": "2"}
+    assert {k: v for k, v in b.attrs[0].items() if k != "scan"} == {"phase": "1", "batch": "2"}
+    # the scan attr names the pool image each row is a drifted copy of
+    clean = Stream(tiny.scenario, run_id="x")
+    assert all(a["scan"].startswith("scan-") for a in b.attrs)
+    assert [int(a["scan"][5:]) for a in b.attrs] == [
+        int(a["scan"][5:]) for a in clean.batch(2).attrs
+    ]
+    for a, label in zip(b.attrs, b.labels, strict=True):
+        assert tiny.split.pool_y[int(a["scan"][5:])] == label
     assert b.truth()["tiny-b0002-r0007"] == str(b.labels[7])
     run = Stream(tiny.scenario, run_id="run42").batch(0)
     assert run.request_ids[0] == "run42-b0000-r0000"
@@ -49,7 +57,12 @@ def test_batch_shape_ids_attrs_and_truth(tiny: Stream) -> None:
 
 def test_phase_attrs_are_stamped_on_rows() -> None:
     b = Stream(load_scenario(find_scenario("demo-rotation"))).batch(3)
-    assert b.attrs[5] == {"phase": "1", "batch": "3", "device": "scanner-b"}
+    assert b.attrs[5] == {
+        "phase": "1",
+        "batch": "3",
+        "device": "scanner-b",
+        "scan": b.attrs[5]["scan"],
+    }
 
 
 def test_class_prior_shifts_label_frequencies() -> None:

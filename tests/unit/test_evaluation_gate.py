@@ -144,7 +144,10 @@ def test_refuses_slice_regression_but_ignores_small_slices() -> None:
 def test_refuses_failed_expectation() -> None:
     d = decide(card(model("challenger", exps=(FAIL,)), model("champion")), RULES)
     assert not d.promote
-    assert "expectation rotate-10 failed: 60% unchanged under 10 degrees" in d.reasons
+    detail = (
+        "expectation rotate-10 failed (the champion has no result): 60% unchanged under 10 degrees"
+    )
+    assert detail in d.reasons
     failed = [c for c in d.checks if not c["passed"]]
     assert failed == [
         {
@@ -152,9 +155,44 @@ def test_refuses_failed_expectation() -> None:
             "passed": False,
             "value": 0.6,
             "limit": 0.9,
-            "detail": "expectation rotate-10 failed: 60% unchanged under 10 degrees",
+            "detail": detail,
         }
     ]
+
+
+def test_expectation_the_champion_meets_cannot_be_broken() -> None:
+    d = decide(card(model("challenger", exps=(FAIL,)), model("champion", exps=(PASS,))), RULES)
+    assert not d.promote
+    assert (
+        "expectation rotate-10 failed (the champion meets it): 60% unchanged under 10 degrees"
+        in d.reasons
+    )
+
+
+def test_expectation_both_fail_is_relative_to_the_champion() -> None:
+    # the world moved: neither model meets the 0.9 bar any more
+    worse = ExpectationResult("rotate-10", False, 0.60, 0.9, "60% unchanged")
+    champ_fail = ExpectationResult("rotate-10", False, 0.64, 0.9, "64% unchanged")
+    much_worse = ExpectationResult("rotate-10", False, 0.58, 0.9, "58% unchanged")
+    d = decide(
+        card(model("challenger", exps=(worse,)), model("champion", exps=(champ_fail,))), RULES
+    )
+    assert d.promote  # 0.60 >= 0.64 - 0.05
+    assert (
+        "expectation rotate-10 failed by both models: 0.600 vs champion 0.640 (-0.040, "
+        "tolerance -0.050): not worse, ok; 60% unchanged" in d.reasons
+    )
+    d = decide(
+        card(model("challenger", exps=(much_worse,)), model("champion", exps=(champ_fail,))), RULES
+    )
+    assert not d.promote  # 0.58 < 0.64 - 0.05
+    (check,) = [c for c in d.checks if not c["passed"]]
+    assert check["name"] == "expectation rotate-10" and check["value"] == 0.58
+
+
+def test_no_champion_keeps_expectations_absolute() -> None:
+    d = decide(card(model("challenger", exps=(FAIL,)), None), RULES)
+    assert not d.promote
 
 
 def test_failed_expectation_ignored_when_not_required() -> None:
@@ -202,3 +240,84 @@ def test_bad_card_and_rules() -> None:
         GateRules(tolerance=-0.1)
     with pytest.raises(ValueError, match="min_eval_rows = 0"):
         GateRules(min_eval_rows=0)
+
+
+def hits_model(name: str, hits: list[bool], recent: list[bool] | None) -> ModelEval:
+    """A ModelEval with real per-row hits (the paired comparison reads them)."""
+    from evaluation.metrics import accuracy
+
+    m = model(name, n=len(hits), acc=accuracy([1] * len(hits), [int(h) for h in hits]), f1=0.9)
+    r = None
+    if recent is not None:
+        picked = [h for h, f in zip(hits, recent, strict=True) if f]
+        r = {"n": len(picked), "accuracy": sum(picked) / len(picked)}
+    return dataclasses.replace(m, hits=tuple(hits), recent=r)
+
+
+def test_recent_rows_decide_and_older_rows_may_lose_within_forget_tolerance() -> None:
+    # 200 eval rows, the newest 40 are today's traffic: the champion is stale there
+    recent = [False] * 160 + [True] * 40
+    champ = [True] * 156 + [False] * 4 + [False] * 20 + [True] * 20  # old 0.975, recent 0.50
+    chall = [True] * 153 + [False] * 7 + [True] * 36 + [False] * 4  # old 0.956, recent 0.90
+    c = build_card(
+        challenger=hits_model("challenger", chall, recent),
+        champion=hits_model("champion", champ, recent),
+        task="digits",
+        dataset={},
+        eval_set={},
+        recent=recent,
+    )
+    pair = c["paired"]["recent"]
+    assert (pair["n"], pair["challenger_only"], pair["champion_only"]) == (40, 20, 4)
+    assert pair["z"] == pytest.approx(16 / 24**0.5)
+    d = decide(c, RULES)
+    assert d.promote, d.reasons
+    assert (
+        "recent accuracy 0.900 vs champion 0.500 (+0.400, tolerance -0.005): ok "
+        "(newest 40 eval rows)" in d.reasons
+    )
+    # overall 0.945 vs 0.880 passes; the check uses forget_tolerance
+    acc = next(x for x in d.checks if x["name"] == "accuracy")
+    assert acc["limit"] == pytest.approx(0.88 - 0.02)
+    # without a recent set the same card is judged on all rows with `tolerance`
+    assert [x["name"] for x in decide(c, dataclasses.replace(RULES, min_recent_rows=41)).checks][
+        1:4
+    ] == ["accuracy", "macro_f1", "paired all"]
+
+
+def test_recent_regression_refuses_even_when_older_rows_improve() -> None:
+    recent = [False] * 160 + [True] * 40
+    champ = [True] * 140 + [False] * 20 + [True] * 38 + [False] * 2  # recent 0.95
+    chall = [True] * 160 + [True] * 34 + [False] * 6  # recent 0.85, old much better
+    c = build_card(
+        challenger=hits_model("challenger", chall, recent),
+        champion=hits_model("champion", champ, recent),
+        task="digits",
+        dataset={},
+        eval_set={},
+        recent=recent,
+    )
+    d = decide(c, RULES)
+    assert not d.promote
+    failed = [x["name"] for x in d.checks if not x["passed"]]
+    assert failed == ["recent accuracy", "paired recent"]
+
+
+def test_min_gain_z_asks_for_a_lead_beyond_chance() -> None:
+    # challenger wins 6 rows, loses 3: z = 3 / 3 = 1.0
+    champ = [True] * 100 + [False] * 6 + [True] * 3
+    chall = [True] * 100 + [True] * 6 + [False] * 3
+    c = build_card(
+        challenger=hits_model("challenger", chall, None),
+        champion=hits_model("champion", champ, None),
+        task="digits",
+        dataset={},
+        eval_set={},
+    )
+    assert decide(c, dataclasses.replace(RULES, min_gain_z=1.0)).promote
+    d = decide(c, dataclasses.replace(RULES, min_gain_z=1.5))
+    assert not d.promote
+    assert (
+        "paired on all rows: challenger alone right on 6, champion alone on 3 (z +1.00, "
+        "minimum +1.50): not better" in d.reasons
+    )

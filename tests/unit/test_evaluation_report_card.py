@@ -165,7 +165,10 @@ def test_write_card_html_and_json(tmp_path: Path) -> None:
     assert html.startswith("<!DOCTYPE html>")
     assert "v1" in html and "v2" in html
     assert "KEEP CHAMPION" in html  # the failed "noisy" expectation refuses
-    assert "expectation noisy failed: raised KeyError: &#x27;noise&#x27;" in html
+    assert (
+        "expectation noisy failed (the champion meets it): raised KeyError: &#x27;noise&#x27;"
+        in html
+    )
     assert "<svg" in html and "reliability diagram" in html and "accuracy per slice" in html
     assert "http://" not in html and "https://" not in html
     assert '<td class="neg">+0.133</td>' in html  # ECE went up: a regression, shown red

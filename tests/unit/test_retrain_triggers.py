@@ -105,3 +105,30 @@ def test_confidence_trigger_fires_only_past_the_allowed_drop_with_enough_rows():
     assert not few.fire and "100 needed" in few.reasons[0]
     with pytest.raises(ValueError, match="max_drop"):
         confidence_trigger(0.9, 0.8, n_current=400, max_drop=-0.1)
+
+
+def test_recovery_episode_lifecycle_and_off_switch() -> None:
+    from retrain.triggers import Episode, TriggerDecision, recovery_step
+
+    fire = TriggerDecision(True, "drift", ("drift",), {})
+    quiet = TriggerDecision(False, "none", ("quiet",), {})
+    # a firing rule opens the episode at the champion's pre-drift confidence
+    d, ep = recovery_step(Episode(), fire, 0.96, 0.70, 400, 0.05)
+    assert d is fire and ep == Episode(True, 0.96)
+    # a new champion fires again: the baseline stays the pre-drift one, not the new champion's
+    d, ep = recovery_step(ep, fire, 0.80, 0.75, 400, 0.05)
+    assert ep == Episode(True, 0.96)
+    # quiet rules, still 0.06 below: recovery fires, with the numbers
+    d, ep = recovery_step(ep, quiet, 0.85, 0.90, 400, 0.05)
+    assert (d.fire, d.kind) == (True, "recovery") and ep.open
+    assert d.numbers["gap"] == pytest.approx(0.06)
+    # too few rows to judge: nothing fires, the episode stays open
+    d, ep = recovery_step(ep, quiet, 0.85, 0.50, 50, 0.05)
+    assert not d.fire and ep.open
+    # back within 0.05: closed
+    d, ep = recovery_step(ep, quiet, 0.85, 0.92, 400, 0.05)
+    assert not d.fire and ep == Episode()
+    assert "recovered: mean confidence 0.920 within 0.050 of 0.960" in d.reasons[-1]
+    # recovery_drop 0 turns it off: rules pass through, no episode is kept
+    d, ep = recovery_step(Episode(True, 0.96), quiet, 0.85, 0.50, 400, 0.0)
+    assert d is quiet and ep == Episode()

@@ -96,16 +96,16 @@ def test_bad_rows_fail_on_the_request_path(home):
 
 def test_failed_write_is_raised_and_nothing_is_lost(home, monkeypatch):
     ids, x, p = rows(12)
-    real = buffered_log.write_day_parts
+    real = buffered_log.write_partitioned
     calls = {"n": 0}
 
-    def flaky(table, root):
+    def flaky(*args, **kw):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OSError("disk full")
-        return real(table, root)
+        return real(*args, **kw)
 
-    monkeypatch.setattr(buffered_log, "write_day_parts", flaky)
+    monkeypatch.setattr(buffered_log, "write_partitioned", flaky)
     blog = BufferedPredictionLog(home, CLASSES, "v1", flush_rows=5, flush_seconds=0.05)
     blog.log(ids[:6], x[:6], p[:6])
     deadline = time.monotonic() + 10

@@ -83,3 +83,49 @@ def test_concurrent_creators_get_distinct_ids(tmp_path):
         )
     assert sorted(v.id for v in versions) == [f"ds-{i:04d}" for i in range(1, 9)]
     assert all(load_dataset(home, v.id) == v for v in versions)
+
+
+def test_group_split_keeps_each_source_on_one_side(tmp_path):
+    # 300 rows, copies of 40 source scans; a few rows without the attr split by their own id
+    ids = [f"req-{i}" for i in range(300)]
+    attrs = [[("scan", f"s{i % 40}")] if i % 10 else [("device", "a")] for i in range(300)]
+    table = pa.table(
+        {
+            "request_id": ids,
+            "label": [str(i % 3) for i in range(300)],
+            "attrs": pa.array(attrs, pa.map_(pa.string(), pa.string())),
+        }
+    )
+    v = create_dataset(DataHome(tmp_path), table, "all", {}, None, group_attr="scan")
+    side = {r: "test" for r in v.test_ids} | {r: "train" for r in v.train_ids}
+    by_scan: dict[str, set[str]] = {}
+    for r, a in zip(ids, attrs, strict=True):
+        if dict(a).get("scan"):
+            by_scan.setdefault(dict(a)["scan"], set()).add(side[r])
+    assert all(len(sides) == 1 for sides in by_scan.values())
+    assert {"train"} in by_scan.values() and {"test"} in by_scan.values()
+    # rows without a scan attr keep the per-id split
+    assert all(
+        side[r] == split_of(r) for r, a in zip(ids, attrs, strict=True) if "scan" not in dict(a)
+    )
+    assert json.loads((tmp_path / "datasets" / f"{v.id}.json").read_text())["group_attr"] == "scan"
+    # ungrouped, the same scans straddle train and test
+    u = create_dataset(DataHome(tmp_path), table, "all", {}, None)
+    uside = {r: "test" for r in u.test_ids} | {r: "train" for r in u.train_ids}
+    mixed = {
+        dict(a)["scan"]
+        for r, a in zip(ids, attrs, strict=True)
+        if "scan" in dict(a) and uside[r] == "test"
+    }
+    assert any(
+        {uside[r] for r, a in zip(ids, attrs, strict=True) if dict(a).get("scan") == s}
+        == {"train", "test"}
+        for s in mixed
+    )
+
+
+def test_group_split_needs_attrs(tmp_path):
+    with pytest.raises(
+        StorageError, match="group_attr is 'scan' but labeled has no 'attrs' column"
+    ):
+        create_dataset(DataHome(tmp_path), labeled(10), "all", {}, None, group_attr="scan")

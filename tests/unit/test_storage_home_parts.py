@@ -12,7 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from storage.home import DataHome, StorageError
-from storage.parquet_parts import clean_leftovers, write_part, write_partitioned
+from storage.parquet_parts import (
+    ParquetLayout,
+    clean_leftovers,
+    leaf_paths,
+    write_part,
+    write_partitioned,
+)
 
 
 def test_home_layout_is_lazy_then_created(tmp_path):
@@ -95,3 +101,62 @@ def test_write_partitioned_splits_by_utc_date(tmp_path):
     naive = pa.table({"ts": pa.array([datetime(2026, 1, 1)], pa.timestamp("us"))})
     with pytest.raises(ValueError, match="time-zone aware"):
         write_partitioned(naive, tmp_path)
+
+
+def test_write_partitioned_one_date_writes_the_table_as_is(tmp_path):
+    ts = pa.array(
+        [datetime(2026, 1, 1, h, tzinfo=UTC) for h in (9, 1, 23)], pa.timestamp("us", tz="UTC")
+    )
+    table = pa.table({"request_id": ["a", "b", "c"], "ts": ts})
+    (path,) = write_partitioned(table, tmp_path)
+    assert path.parent == tmp_path / "date=2026-01-01"
+    assert pq.read_table(path).equals(table)  # every row, in the order given
+
+
+def test_leaf_paths_are_the_parquet_column_paths(tmp_path):
+    schema = pa.schema(
+        [
+            ("v", pa.list_(pa.float32())),
+            ("w", pa.large_list(pa.float64())),
+            ("m", pa.map_(pa.string(), pa.string())),
+            ("s", pa.struct([("a", pa.int64()), ("b", pa.list_(pa.string()))])),
+            ("x", pa.string()),
+        ]
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(schema.empty_table(), path)
+    meta = pq.ParquetFile(path).metadata
+    written = [meta.schema.column(i).path for i in range(meta.num_columns)]
+    assert [p for f in schema for p in leaf_paths(f)] == written
+    assert written == [
+        "v.list.element",
+        "w.list.element",
+        "m.key_value.key",
+        "m.key_value.value",
+        "s.a",
+        "s.b.list.element",
+        "x",
+    ]
+
+
+def test_parquet_layout_selects_dictionary_and_statistics_columns(tmp_path):
+    table = pa.table(
+        {
+            "id": ["a", "b", "a"],
+            "kind": ["x", "x", "y"],
+            "vec": pa.array([[1.0], [2.0], [3.0]], pa.list_(pa.float32())),
+        }
+    )
+    layout = ParquetLayout(dictionary=("kind", "absent"), statistics=("id", "vec"))
+    assert layout.write_options(table.schema) == {
+        "use_dictionary": ["kind"],
+        "write_statistics": ["id", "vec.list.element"],
+    }
+    assert ParquetLayout().write_options(table.schema) == {}  # pyarrow's defaults
+    path = write_part(table, tmp_path, layout=layout)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    cols = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    assert ["RLE_DICTIONARY" in cols[c].encodings for c in ("id", "kind")] == [False, True]
+    assert [cols[c].is_stats_set for c in ("id", "kind")] == [True, False]
+    assert (cols["vec.list.element"].statistics.min, cols["id"].statistics.max) == (1.0, "b")
+    assert pq.read_table(path).equals(table)

@@ -144,6 +144,8 @@ def _probs(rows) -> pa.Array:
             lambda t: _replace(t, "request_id", pa.array(["x", "x"])),
             "request_id 'x' appears 2 times",
         ),
+        (lambda t: _replace(t, "request_id", pa.array(["x", "\t\u3000"])), "row 1 is empty"),
+        (lambda t: _replace(t, "request_id", pa.array(["", "x"])), "request_id row 0 is empty"),
         (lambda t: t.slice(0, 0), "batch is empty"),
         (
             lambda t: t.append_column("score", pa.array([1, 2])),
@@ -195,10 +197,72 @@ def test_append_partitions_by_date_in_chunks(tmp_path):
 def test_append_writes_nothing_when_a_later_chunk_is_bad(tmp_path):
     home = DataHome(tmp_path)
     t = batch(4)
-    bad = _replace(t, "pred", pa.array(["cat", "dog", "eel", "yak"]))
-    with pytest.raises(StorageError, match="pred 'yak'"):
+    preds = t["pred"].to_pylist()
+    bad = _replace(t, "pred", pa.array(preds[:3] + ["yak"]))  # only the second chunk is bad
+    with pytest.raises(StorageError, match="pred 'yak' is not one of"):
         PredictionLog(home).append(bad, classes=CLASSES, chunk_rows=2)
+    other = next(c for c in CLASSES if c != preds[2])
+    wrong = _replace(t, "pred", pa.array(preds[:2] + [other, preds[3]]))
+    with pytest.raises(StorageError, match=f"pred row 0 is '{other}'"):  # row 0 of chunk 2
+        PredictionLog(home).append(wrong, classes=CLASSES, chunk_rows=2)
     with pytest.raises(StorageError, match="appears 2 times"):
         dup = _replace(t, "request_id", pa.array(["a", "b", "c", "a"]))
         PredictionLog(home).append(dup, chunk_rows=2)
+    with pytest.raises(StorageError, match="appears 2 times"):  # checked after the cast too
+        dup = _replace(t, "request_id", pa.array(["a", "b", "c", "a"], pa.large_string()))
+        PredictionLog(home).append(dup, chunk_rows=2)
     assert list(home.root.rglob("*.parquet")) == []
+
+
+def test_pred_must_be_a_top_class_of_probs():
+    probs = _probs([[0.2, 0.7, 0.1], [0.5, 0.5, 0.0]])
+    t = _replace(batch(2), "probs", probs)
+    ok = _replace(t, "pred", pa.array(["dog", "dog"]))  # a tie: either top class passes
+    assert validate_batch(ok, CLASSES)["pred"].to_pylist() == ["dog", "dog"]
+    wrong = _replace(t, "pred", pa.array(["dog", "eel"]))
+    with pytest.raises(StorageError) as err:
+        validate_batch(wrong, CLASSES)
+    assert str(err.value).startswith("pred row 1 is 'eel' (p=0) but probs peak at 'cat' (p=0.5)")
+    two_chunks = pa.concat_tables([wrong.slice(0, 1), wrong.slice(1)])  # chunked columns
+    with pytest.raises(StorageError, match="pred row 1 is 'eel'"):
+        validate_batch(two_chunks, CLASSES)
+    assert validate_batch(wrong)["pred"].to_pylist() == ["dog", "eel"]  # no classes: no check
+
+
+def test_append_validates_each_chunk_once(tmp_path, monkeypatch):
+    from storage import prediction_log
+
+    calls = []
+    real = prediction_log.check_values
+    monkeypatch.setattr(
+        prediction_log, "check_values", lambda t, c: calls.append(t.num_rows) or real(t, c)
+    )
+    assert PredictionLog(DataHome(tmp_path)).append(batch(5), CLASSES, chunk_rows=2) == 5
+    assert calls == [2, 2, 1]
+
+
+def test_append_writes_the_prediction_layout(tmp_path):
+    """Dictionaries only on the repeating columns, no statistics on the vectors, and the
+    parts still read back whole through DuckDB."""
+    import pyarrow.parquet as pq
+
+    home = DataHome(tmp_path)
+    t = batch(3, attrs=[{"device": "a"}, {}, {"device": "b"}])
+    PredictionLog(home).append(t, CLASSES)
+    (part,) = home.predictions.rglob("*.parquet")
+    meta = pq.ParquetFile(part).metadata.row_group(0)
+    cols = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    with_dict = sorted(p for p, c in cols.items() if "RLE_DICTIONARY" in c.encodings)
+    assert with_dict == [
+        "attrs.key_value.key",
+        "attrs.key_value.value",
+        "model_version",
+        "pred",
+        "role",
+    ]
+    without_stats = sorted(p for p, c in cols.items() if not c.is_stats_set)
+    assert without_stats == ["features.list.element", "probs.list.element"]
+    assert cols["ts"].statistics.min == T0
+    assert pq.read_table(part).select(t.column_names).equals(t)
+    frame = Queries(home).prediction_frame(["r0", "r1", "r2"])
+    assert frame.select(t.column_names).equals(t)
