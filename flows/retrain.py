@@ -17,136 +17,16 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from evaluation.gate import GateRules, decide
-from evaluation.report_card import (
-    build_card,
-    card_markdown,
-    evaluate_model,
-    recent_mask,
-    write_card,
-)
+from evaluation.report_card import card_markdown
+from flows.retrain_card import example_times, report_card, rows_for, xy
+from flows.retrain_triggers import evaluate_triggers, new_labels_since
 from flows.runtime import Runtime, open_runtime
 from retrain.dataset_policy import SEED_SOURCE, recency_weights, select_rows
 from retrain.training import finetune_epochs, fit
-from retrain.triggers import (
-    Episode,
-    TriggerDecision,
-    combine,
-    confidence_trigger,
-    drift_trigger,
-    performance_trigger,
-    periodic_trigger,
-    recovery_step,
-)
+from retrain.triggers import TriggerDecision
 from storage.datasets import DatasetVersion, create_dataset
 from storage.registry import AliasConflict
-from storage.state import append_event, read_state, write_state
-
-
-def evaluate_triggers(rt: Runtime, champion: str | None) -> tuple[TriggerDecision, Episode]:
-    """Every rule on the champion's evidence, then the drift episode (see `recovery_step`).
-
-    Returns the decision and the episode to store; the caller writes it, so that reading
-    the triggers never changes state.
-    """
-    cfg = rt.cfg.trigger
-    episode = Episode(**(read_state(rt.home, "trigger_episode") or {}))
-    if champion is None:
-        return TriggerDecision(
-            True, "bootstrap", ("no champion yet: train the first one",), {}
-        ), episode
-    decisions = []
-    outcomes = rt.queries.audit_outcomes(cfg.window_labels, model_version=champion)
-    correct = np.asarray(outcomes.column("correct").to_pylist(), dtype=bool)
-    decisions.append(performance_trigger(correct, cfg.accuracy_threshold, cfg.min_labels))
-    reference = rt.registry.meta(champion).get("reference_confidence")
-    recent = rt.queries.recent_predictions(
-        rt.cfg.drift.window_rows, model_version=champion, columns=["confidence"]
-    )
-    conf = recent.column("confidence").to_numpy() if recent.num_rows else np.zeros(0)
-    if reference is not None:
-        decisions.append(
-            confidence_trigger(
-                float(reference),
-                float(conf.mean()) if len(conf) else 0.0,
-                len(conf),
-                cfg.confidence_drop,
-                min_rows=min(100, rt.cfg.drift.window_rows),
-            )
-        )
-    drift = read_state(rt.home, "last_drift") or {}
-    if (
-        cfg.on_drift
-        and drift.get("status") in {"ok", "drift"}
-        and drift.get("champion") == champion
-    ):
-        decisions.append(
-            drift_trigger(
-                bool(drift["dataset_drift"]),
-                float(drift["drift_share"]),
-                float(drift["confidence_drop"]),
-                cfg.confidence_drop,
-            )
-        )
-    if cfg.every_rows:
-        served = rt.queries.count_predictions(model_version=champion)
-        decisions.append(periodic_trigger(served, cfg.every_rows))
-    return recovery_step(
-        episode,
-        combine(decisions),
-        reference,
-        float(conf.mean()) if len(conf) else 0.0,
-        len(conf),
-        cfg.recovery_drop,
-        min_rows=min(100, rt.cfg.drift.window_rows),
-    )
-
-
-def new_labels_since(rt: Runtime, champion: str | None, labeled: pa.Table) -> int:
-    """Labeled rows the champion's own dataset did not contain: retraining without them is moot."""
-    if champion is None:
-        return labeled.num_rows
-    from storage.datasets import load_dataset
-
-    ds_id = rt.registry.meta(champion).get("dataset_version")
-    seen: set[str] = set()
-    if ds_id:
-        ds = load_dataset(rt.home, ds_id)
-        seen = set(ds.train_ids) | set(ds.test_ids)
-    return sum(1 for r in labeled.column("request_id").to_pylist() if r not in seen)
-
-
-def gate_rules(g) -> GateRules:
-    """The `[gate]` section as the gate's rules (one place, so bench and flow agree)."""
-    return GateRules(
-        tolerance=g.tolerance,
-        slice_tolerance=g.slice_tolerance,
-        min_slice_rows=g.min_slice_rows,
-        min_eval_rows=g.min_eval_rows,
-        forget_tolerance=g.forget_tolerance,
-        min_recent_rows=g.min_recent_rows,
-        min_gain_z=g.min_gain_z,
-    )
-
-
-def example_times(table: pa.Table) -> np.ndarray:
-    """Example `ts` as int64 microseconds; rows without one (seed rows) count as oldest."""
-    ts = pc.cast(table.column("ts"), pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return pc.fill_null(ts, np.iinfo(np.int64).min).to_numpy()
-
-
-def rows_for(labeled: pa.Table, ids: tuple[str, ...]) -> pa.Table:
-    wanted = pa.array(list(ids), type=pa.string())
-    return labeled.filter(pc.is_in(labeled.column("request_id"), value_set=wanted))
-
-
-def xy(rt: Runtime, table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    x = rt.task.decode_inputs(table.column("input").to_pylist())
-    y = np.array(
-        [rt.task.class_index(lbl) for lbl in table.column("label").to_pylist()], dtype=np.int64
-    )
-    attrs = [dict(a) if a else {} for a in table.column("attrs").to_pylist()]
-    return x, y, attrs
+from storage.state import append_event, write_state
 
 
 @task(name="form-dataset", cache_policy=NO_CACHE)
@@ -220,58 +100,6 @@ def train(rt: Runtime, ds: DatasetVersion, labeled: pa.Table, champion: str | No
     version = rt.registry.register(result.state_dict, meta)
     rt.registry.set_alias("challenger", version, reason=f"trained on {ds.id}")
     return version
-
-
-@task(name="report-card", cache_policy=NO_CACHE)
-def report_card(
-    rt: Runtime, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None
-) -> dict:
-    test = rows_for(labeled, ds.test_ids)
-    x, y, attrs = xy(rt, test)
-    g = rt.cfg.gate
-    recent = recent_mask(example_times(test), g.recent_rows)
-    common = dict(
-        recent=recent,
-        x=x,
-        y=y,
-        attrs=attrs,
-        classes=rt.task.classes,
-        slice_keys=rt.task.slice_attrs,
-        expectations=rt.task.expectations,
-    )
-    challenger = evaluate_model(
-        name="challenger", version=version, predict_proba=rt.predictor(version), **common
-    )
-    incumbent = (
-        evaluate_model(
-            name="champion", version=champion, predict_proba=rt.predictor(champion), **common
-        )
-        if champion
-        else None
-    )
-    card = build_card(
-        challenger=challenger,
-        champion=incumbent,
-        task=rt.task.name,
-        dataset={
-            "id": ds.id,
-            "policy": ds.policy,
-            "n_train": len(ds.train_ids),
-            "n_test": len(ds.test_ids),
-        },
-        eval_set={
-            "description": f"held-out labeled rows of {ds.id} (stable hash split, never trained on)",
-            "n": int(len(y)),
-            "recent_rows": int(recent.sum()) if recent is not None else 0,
-        },
-        recent=recent,
-    )
-    decision = decide(card, gate_rules(g))
-    card["gate"] = decision.to_dict()
-    json_path, html_path = rt.home.cards / f"{version}.json", rt.home.cards / f"{version}.html"
-    write_card(card, json_path, html_path)
-    card["paths"] = {"json": str(json_path), "html": str(html_path)}
-    return card
 
 
 @task(name="promote-or-keep", cache_policy=NO_CACHE)

@@ -1,0 +1,252 @@
+"""The `loopwright bench loop` summary: per-run metrics, medians over seeds, label
+efficiency and the issue's goals, in the JSON of docs/bench-loop.md.
+
+Runs come from `flows/bench.py`; the metrics themselves are `evaluation/bench_metrics.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict
+
+import numpy as np
+
+from evaluation import bench_metrics as bm
+from flows.bench_replay import Policy
+from flows.bench_world import HELDOUT_JITTER_DEG, Settings
+from retrain.digits.scenario import load_scenario
+
+SCHEMA = "loopwright.bench_loop/1"
+
+
+def _median(values: list) -> float | None:
+    """Median with None read as +infinity ("never"); None when that is where the median falls."""
+    vals = [np.inf if v is None else float(v) for v in values]
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return None if not np.isfinite(m) else float(m)
+
+
+def _run_metrics(run: dict, oracle: dict | None, onset: int | None, n: int) -> dict:
+    auc = bm.curve_auc(run["accuracy"], onset)
+    if oracle is None:  # a run without the oracle policy: ratios to it are unknown
+        oracle = {"accuracy": [math.nan], "heldout_accuracy": [math.nan], "labels_spent": 0}
+    oauc = _auc_or_nan(oracle["accuracy"], onset)
+    gated = run["kind"] in ("loop-random", "loop-uncertainty")
+    deltas = [p["delta"] for p in run["promotions"]]
+    out = {
+        "auc": auc,
+        "heldout_auc": bm.curve_auc(run["heldout_accuracy"], onset),
+        "auc_vs_oracle": auc / oauc,
+        "heldout_auc_vs_oracle": bm.curve_auc(run["heldout_accuracy"], onset)
+        / _auc_or_nan(oracle["heldout_accuracy"], onset),
+        "labels_spent": run["labels_spent"],
+        "label_share_vs_oracle": run["labels_spent"] / max(oracle["labels_spent"], 1),
+        "n_triggers": len(run["trigger_batches"]),
+        "triggers_per_100_batches": 100.0 * len(run["trigger_batches"]) / n,
+        "n_retrains": len(run["retrain_batches"]),
+        "n_promotions": len(run["promotions"]),
+        "false_triggers": bm.false_triggers(run["trigger_batches"], onset) if gated else None,
+        "detection_delay": bm.detection_delay(run["trigger_batches"], onset) if gated else None,
+        "batches_to_recover": None
+        if math.isnan(oauc)
+        else bm.batches_to_recover(run["accuracy"], oracle["accuracy"], onset),
+        "harmful_promotions": sum(
+            bm.harmful(p["heldout_before"], p["heldout_after"]) for p in run["promotions"]
+        ),
+        "worst_promotion_delta": min(deltas) if deltas else None,
+        "degraded_offered": len(run["degraded"]),
+        "degraded_promoted": sum(d["promoted"] for d in run["degraded"]),
+    }
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
+
+
+def _auc_or_nan(acc: list[float], onset: int | None) -> float:
+    return math.nan if math.isnan(acc[0]) else bm.curve_auc(acc, onset)
+
+
+def _efficiency(
+    by_seed: dict[int, dict[str, dict]],
+    budgets: list[int],
+    multipliers: list[int],
+    key: str,
+    batch_size: int,
+) -> dict:
+    out = {}
+    for b in budgets:
+        per_seed = []
+        for runs in by_seed.values():
+            rb = [min(b * m, batch_size) for m in multipliers]
+            if (
+                any(f"loop-random@{x}" not in runs for x in rb)
+                or f"loop-uncertainty@{b}" not in runs
+            ):
+                continue
+            aucs = [runs[f"loop-random@{x}"]["metrics"][key] for x in rb]
+            target = runs[f"loop-uncertainty@{b}"]["metrics"][key]
+            eff, bound = bm.label_efficiency(rb, aucs, target, b)
+            per_seed.append(
+                {
+                    "efficiency": eff,
+                    "bound": bound,
+                    "uncertainty_auc": target,
+                    "random_budgets": rb,
+                    "random_aucs": aucs,
+                }
+            )
+        if not per_seed:
+            continue
+        out[str(b)] = {
+            "budget": b,
+            "median": _median([p["efficiency"] for p in per_seed]),
+            "seeds": per_seed,
+        }
+    return out
+
+
+def summarise(
+    path: str,
+    seeds: list[int],
+    policies: list[Policy],
+    settings: Settings,
+    results: list[dict],
+    seconds: float,
+    command: str,
+    multipliers: list[int],
+) -> dict:
+    sc = load_scenario(path)
+    onset, n = sc.onset_batch, sc.n_batches
+    by_seed: dict[int, dict[str, dict]] = {s: {} for s in seeds}
+    for r in results:
+        by_seed[r["seed"]][r["policy"]] = {"run": r}
+    for runs in by_seed.values():
+        for v in runs.values():
+            oracle = runs["oracle"]["run"] if "oracle" in runs else None
+            v["metrics"] = _run_metrics(v["run"], oracle, onset, n)
+    phases, start = [], 0
+    for k, p in enumerate(sc.phases):
+        phases.append(
+            {
+                "index": k,
+                "first_batch": start,
+                "last_batch": start + p.batches - 1,
+                "attrs": dict(p.attrs),
+            }
+        )
+        start += p.batches
+    out_policies = {}
+    for p in policies:
+        runs = [by_seed[s][p.name] for s in seeds]
+        keys = runs[0]["metrics"].keys()
+        med = {k: _median([r["metrics"][k] for r in runs]) for k in keys}
+        for curve in ("accuracy", "heldout_accuracy", "labels_cumulative"):
+            med[curve] = np.median([r["run"][curve] for r in runs], axis=0).round(4).tolist()
+        out_policies[p.name] = {
+            "kind": p.kind,
+            "budget": p.budget,
+            "budget_share": p.budget / sc.batch_size,
+            "strategy": None if p.kind in ("static", "oracle") else p.strategy,
+            "median": med,
+            "seeds": [{**r["run"], **r["metrics"]} for r in runs],
+        }
+    budgets = sorted({p.budget for p in policies if p.kind == "loop-uncertainty"})
+    eff = {
+        "auc": _efficiency(by_seed, budgets, multipliers, "auc", sc.batch_size),
+        "heldout_auc": _efficiency(by_seed, budgets, multipliers, "heldout_auc", sc.batch_size),
+    }
+    doc = {
+        "schema": SCHEMA,
+        "command": command,
+        "scenario": {
+            "name": sc.name,
+            "path": str(path),
+            "seed": sc.seed,
+            "n_batches": n,
+            "batch_size": sc.batch_size,
+            "onset_batch": onset,
+            "phases": phases,
+        },
+        "seeds": seeds,
+        "settings": asdict(settings),
+        "heldout": {
+            "rows": 3 * settings.holdout_rows,
+            "description": f"{settings.holdout_rows} holdout base images (never streamed or labeled) "
+            f"drifted like each batch, in {len(HELDOUT_JITTER_DEG)} copies with their own "
+            f"noise/inversion draws and extra tilts {list(HELDOUT_JITTER_DEG)} degrees",
+        },
+        "policies": out_policies,
+        "efficiency": eff,
+        "seconds": round(seconds, 1),
+    }
+    doc["goals"] = goals(doc)
+    return doc
+
+
+def goals(doc: dict) -> dict:
+    """The issue's goals, each with what was measured (medians over seeds) and a verdict."""
+    pol, onset = doc["policies"], doc["scenario"]["onset_batch"]
+    g: dict[str, dict] = {}
+    for share, need_eff, need_auc in ((0.05, 3.0, 0.93), (0.10, 4.0, 0.95)):
+        name = next(
+            (
+                k
+                for k, v in pol.items()
+                if v["kind"] == "loop-uncertainty" and abs(v["budget_share"] - share) < 1e-9
+            ),
+            None,
+        )
+        if name is None:
+            continue
+        b = str(pol[name]["budget"])
+        e = doc["efficiency"]["auc"].get(b, {}).get("median")
+        if onset is not None and b in doc["efficiency"]["auc"]:
+            g[f"label_efficiency_{int(share * 100)}pct"] = {
+                "measured": e,
+                "goal": f">= {need_eff}",
+                "met": e is not None and e >= need_eff,
+            }
+        m = pol[name]["median"]
+        r = m["auc_vs_oracle"]
+        if r is None or math.isnan(r):
+            continue
+        g[f"auc_vs_oracle_{int(share * 100)}pct"] = {
+            "measured": r,
+            "label_share": m["label_share_vs_oracle"],
+            "goal": f">= {need_auc}",
+            "met": r >= need_auc and m["label_share_vs_oracle"] <= share + 1e-9,
+        }
+    gated = [v for v in pol.values() if v["kind"] in ("loop-random", "loop-uncertainty")]
+    main = [v for v in gated if v["kind"] == "loop-uncertainty"]
+    if not main:
+        pass
+    elif onset is None:
+        worst = max(v["median"]["triggers_per_100_batches"] for v in main)
+        promos = max(s["n_promotions"] for v in main for s in v["seeds"])
+        g["no_drift_triggers_per_100"] = {"measured": worst, "goal": "<= 1", "met": worst <= 1}
+        g["no_drift_promotions"] = {"measured": promos, "goal": "0", "met": promos == 0}
+    else:
+        delays = [v["median"]["detection_delay"] for v in main]
+        ok = all(d is not None and d <= 3 for d in delays)
+        g["detection_delay"] = {"measured": delays, "goal": "<= 3 batches", "met": ok}
+    offered = sum(s["degraded_offered"] for v in main for s in v["seeds"])
+    promoted = sum(s["degraded_promoted"] for v in main for s in v["seeds"])
+    g["degraded_refused"] = {
+        "measured": f"{promoted} promoted of {offered} offered",
+        "met": promoted == 0,
+    }
+    harm = sum(s["harmful_promotions"] for v in gated for s in v["seeds"])
+    total = sum(s["n_promotions"] for v in gated for s in v["seeds"])
+    worst = [
+        s["worst_promotion_delta"]
+        for v in gated
+        for s in v["seeds"]
+        if s["worst_promotion_delta"] is not None
+    ]
+    g["no_harmful_promotion"] = {
+        "measured": f"{harm} of {total} gated promotions lowered held-out accuracy by > 0.5 pt",
+        "worst_delta": min(worst) if worst else None,
+        "met": harm == 0,
+    }
+    return g
