@@ -1,10 +1,15 @@
 """`sync-labels`: pull finished annotations from Label Studio into the label log.
 
-Idempotent by Label Studio's annotation id: pulling twice appends nothing the second
-time. Every valid annotation is written; then, if some could not become labels (empty, a
-label the task does not know, a request id loopwright never logged) or a queued sample has
-lost its task in Label Studio (deleted there), the run fails with one line per problem
-saying what to fix, so that nobody mistakes a partial sync for a complete one. Skipped
+Idempotent by Label Studio's annotation id and label: pulling twice appends nothing the
+second time; an annotation corrected in Label Studio since the last sync (same id, a new
+label, a later `updated_at`) appends one event, which wins as the latest. An annotation
+deleted in Label Studio keeps its last synced label (the log is append-only); the run counts
+those whose task is still there.
+
+Every valid annotation is written; then, if some could not become labels (empty, a label
+the task does not know, a request id loopwright never logged) or a queued sample has lost
+its task in Label Studio (deleted there), the run fails with one line per problem saying
+what to fix, so that nobody mistakes a partial sync for a complete one. Skipped
 (cancelled) annotations are counted, not errors: a labeler may decline a task.
 
 Disagreements are not errors either: every annotator's answer is kept, and the latest label
@@ -13,6 +18,7 @@ event per request id is its label (contract); the run reports how many ids are d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from prefect import flow, task
@@ -83,6 +89,15 @@ def problems_of(annotations, classes, known_ids: set[str]) -> list[str]:
     return [fix for kind, fix in filter(None, found) if fix]
 
 
+def deleted(
+    logged: Mapping[int, tuple[int | None, str]], annotations, task_ids: set[int]
+) -> list[int]:
+    """Logged annotation ids that Label Studio no longer exports although their task is still
+    in the project: deleted there. Their last labels stay in the log (reported, not undone)."""
+    exported = {a.ls_annotation_id for a in annotations}
+    return sorted(a for a, (task, _) in logged.items() if task in task_ids and a not in exported)
+
+
 def disputed(events: list[LabelEvent]) -> list[str]:
     """Request ids whose annotators' latest answers differ (kept; the latest event wins)."""
     latest: dict[tuple[str, str], LabelEvent] = {}
@@ -102,7 +117,9 @@ def pull(rt: Runtime, project_id: int) -> dict:
     known = rt.queries.known_request_ids([a.request_id for a in annotations])
     events, rejected = to_events(annotations, rt.task.classes, known)
     problems = problems_of(annotations, rt.task.classes, known)
-    written = LabelLog(rt.home).append(events, classes=rt.task.classes)
+    log = LabelLog(rt.home)
+    gone = deleted(log.logged_annotations(), annotations, set(in_labelstudio.values()))
+    written = log.append(events, classes=rt.task.classes)
     waiting = rt.queries.queued(unlabeled_only=True).column("request_id").to_pylist()
     lost = [r for r in waiting if r not in in_labelstudio]
     problems += [
@@ -115,6 +132,7 @@ def pull(rt: Runtime, project_id: int) -> dict:
         "new_labels": written,
         "rejected": rejected,
         "missing_tasks": len(lost),
+        "deleted_annotations": len(gone),
         "disputed": len(disputed(events)),
         "pending": len(waiting),
         "problems": problems,
@@ -123,7 +141,8 @@ def pull(rt: Runtime, project_id: int) -> dict:
 
 @flow(name="sync-labels", log_prints=True)
 def sync_labels_flow(config_path: str | None = None, home: str | None = None) -> dict:
-    """Bring annotations from Label Studio into the label log, exactly once each."""
+    """Bring annotations from Label Studio into the label log: each answer once, and once
+    more each time a labeler corrects it."""
     rt = open_runtime(config_path, home)
     project_id = connect(rt)
     result = pull(rt, project_id)
@@ -135,6 +154,11 @@ def sync_labels_flow(config_path: str | None = None, home: str | None = None) ->
         f"{result['disputed']} request ids with disagreeing annotators (latest label wins); "
         f"{result['pending']} samples still wait for labels."
     )
+    if result["deleted_annotations"]:
+        summary += (
+            f" {result['deleted_annotations']} synced annotations were deleted in Label Studio "
+            "since; their last labels stay in the label log."
+        )
     create_markdown_artifact(
         "# Label sync\n\n" + summary + "".join(f"\n- {p}" for p in problems[:MAX_LISTED]),
         key="sync-labels",

@@ -1,8 +1,10 @@
-"""DuckDB views over the Parquet logs, for `queries.py` (these two modules alone use DuckDB).
+"""DuckDB views over the Parquet logs, for `queries.py` and the label log's dedup lookup
+(these modules alone use DuckDB).
 
 A connection is in-memory and per call (no database file), so any number of readers and
 writers coexist. Each log appears deduplicated: one row per prediction `request_id` (the
-earliest `ts`, then the earliest file, wins), one row per Label Studio annotation id, one
+earliest `ts`, then the earliest file, wins), one row per Label Studio annotation version
+(annotation id and `ts`, its `updated_at`: a corrected annotation has several), one
 queue entry and one seed row per request id. A log with no files yet is an empty table of
 the right schema, so every query still answers (empty table, 0).
 """
@@ -135,7 +137,7 @@ _VIEWS = {
         LABEL_SCHEMA,
         f"SELECT {cols(LABEL_SCHEMA.names)}, filename FROM labels_raw QUALIFY "
         "ls_annotation_id IS NULL OR row_number() OVER "
-        "(PARTITION BY ls_annotation_id ORDER BY ts, filename) = 1",
+        "(PARTITION BY ls_annotation_id, ts ORDER BY filename) = 1",
     ),
     "queue": (QUEUE_SCHEMA, _first_per("request_id", QUEUE_SCHEMA, "queue_raw")),
     "seed": (SEED_SCHEMA, _first_per("request_id", SEED_SCHEMA, "seed_raw")),

@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from curation.labeling import choice_result
 from curation.labelstudio import LabelStudioAdapter, LabelStudioError, LSTask, labeling_config
 from retrain.digits.annotator import SimulatedAnnotator
 
@@ -158,6 +159,26 @@ def test_wrong_answers_and_cancelled_annotations(adapter, project, labelstudio):
     for rid in list(truth)[1:]:
         assert exported[rid].label in CLASSES and exported[rid].label != truth[rid]
         assert exported[rid].annotator == "bob@loopwright.local"
+
+
+def test_an_edited_annotation_keeps_its_id_and_exports_later(adapter, project, labelstudio):
+    """What `sync-labels` relies on to pick corrections up: an edit in Label Studio keeps the
+    annotation id, changes the label and bumps `updated_at` (the exported `ts`)."""
+    ids = adapter.import_tasks(project, tasks(1))
+    ann_id = adapter.annotate(ids["req-0000"], "3")
+    (before,) = adapter.export_annotations(project)
+    url, token = labelstudio
+    r = httpx.patch(
+        f"{url}/api/annotations/{ann_id}/",
+        json={"result": choice_result("7")},
+        headers={"Authorization": f"Token {token}"},
+        timeout=30,
+    )
+    r.raise_for_status()
+    (after,) = adapter.export_annotations(project)
+    assert before.ls_annotation_id == after.ls_annotation_id == ann_id
+    assert (before.label, after.label) == ("3", "7")
+    assert after.ts > before.ts
 
 
 def test_wrong_token_is_refused_without_echoing_it(labelstudio):

@@ -2,13 +2,16 @@
 task does not know, an empty result, a task deleted in Label Studio. `loopwright sync-labels`
 exits non-zero naming the annotation (or request id) and the fix, stores nothing, and the fix
 it names works. Annotators who disagree are not an error: both answers are kept and the
-documented rule decides (the latest label event per request id wins; the row is flagged)."""
+documented rule decides (the latest label event per request id wins; the row is flagged).
+A labeler who corrects an annotation after it was synced gets the correction into training;
+one who deletes it is told that its label stays."""
 
 from __future__ import annotations
 
 import json
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -133,6 +136,44 @@ def test_disagreeing_annotators_are_kept_and_the_latest_wins(labeling):
     events = [e for e in adapter.export_annotations(labeling["project"]) if e.request_id == rid]
     assert sorted(e.label for e in events) == ["3", "5"]
     assert q.annotation_ids() >= {e.ls_annotation_id for e in events}
+
+
+def test_a_corrected_annotation_is_synced_once_and_wins(labeling):
+    from storage.home import DataHome
+    from storage.queries import Queries
+
+    (task, rid), server = labeling["tasks"][0], labeling["server"]
+    home, q = labeling["home"], Queries(DataHome(labeling["home"]))
+    ann = labeling["adapter"].annotate(task, "3")
+
+    def sync() -> dict:
+        result = cli("sync-labels", "--json", cfg=labeling["cfg"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    def label() -> str:
+        return next(r["label"] for r in q.labeled_examples().to_pylist() if r["request_id"] == rid)
+
+    def raw() -> list[tuple]:  # the files themselves, not the deduplicated views
+        table = pq.ParquetDataset(home / "labels").read(columns=["ls_annotation_id", "label"])
+        return sorted(zip(*table.to_pydict().values(), strict=True))
+
+    assert sync()["new_labels"] == 1 and label() == "3"
+    api(server, "PATCH", f"/api/annotations/{ann}/", {"result": choice("7")})  # the UI's edit
+    assert sync()["new_labels"] == 1
+    assert label() == "7" and raw() == [(ann, "3"), (ann, "7")]
+    row = next(r for r in q.labeled_examples().to_pylist() if r["request_id"] == rid)
+    assert (row["n_annotators"], row["disagreement"]) == (1, False)
+    unchanged = fingerprint(home / "labels")
+    again = sync()
+    assert again["new_labels"] == 0 and again["deleted_annotations"] == 0
+    assert fingerprint(home / "labels") == unchanged
+
+    # deleted in Label Studio: reported, and its last label stays (append-only log)
+    api(server, "DELETE", f"/api/annotations/{ann}/")
+    gone = sync()
+    assert (gone["exported"], gone["new_labels"], gone["deleted_annotations"]) == (0, 0, 1)
+    assert label() == "7" and raw() == [(ann, "3"), (ann, "7")]
 
 
 @pytest.mark.parametrize("command", ["curate", "sync-labels"])
