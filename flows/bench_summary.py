@@ -200,8 +200,11 @@ def goals(doc: dict) -> dict:
         if name is None:
             continue
         b = str(pol[name]["budget"])
-        e = doc["efficiency"]["auc"].get(b, {}).get("median")
-        if onset is not None and b in doc["efficiency"]["auc"]:
+        eff = doc["efficiency"]["auc"].get(b, {})
+        e = eff.get("median")
+        # one random budget only (--multipliers 1) bounds efficiency, it does not measure it
+        spans = all(len(x["random_budgets"]) > 1 for x in eff.get("seeds", []))
+        if onset is not None and eff and spans:
             g[f"label_efficiency_{int(share * 100)}pct"] = {
                 "measured": e,
                 "goal": f">= {need_eff}",
