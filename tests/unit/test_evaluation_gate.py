@@ -254,12 +254,8 @@ def hits_model(name: str, hits: list[bool], recent: list[bool] | None) -> ModelE
     return dataclasses.replace(m, hits=tuple(hits), recent=r)
 
 
-def test_recent_rows_decide_and_older_rows_may_lose_within_forget_tolerance() -> None:
-    # 200 eval rows, the newest 40 are today's traffic: the champion is stale there
-    recent = [False] * 160 + [True] * 40
-    champ = [True] * 156 + [False] * 4 + [False] * 20 + [True] * 20  # old 0.975, recent 0.50
-    chall = [True] * 153 + [False] * 7 + [True] * 36 + [False] * 4  # old 0.956, recent 0.90
-    c = build_card(
+def paired_card(chall: list[bool], champ: list[bool], recent: list[bool] | None) -> dict:
+    return build_card(
         challenger=hits_model("challenger", chall, recent),
         champion=hits_model("champion", champ, recent),
         task="digits",
@@ -267,6 +263,14 @@ def test_recent_rows_decide_and_older_rows_may_lose_within_forget_tolerance() ->
         eval_set={},
         recent=recent,
     )
+
+
+def test_recent_rows_decide_and_older_rows_may_lose_within_forget_tolerance() -> None:
+    # 200 eval rows, the newest 40 are today's traffic: the champion is stale there
+    recent = [False] * 160 + [True] * 40
+    champ = [True] * 156 + [False] * 4 + [False] * 20 + [True] * 20  # old 0.975, recent 0.50
+    chall = [True] * 153 + [False] * 7 + [True] * 36 + [False] * 4  # old 0.956, recent 0.90
+    c = paired_card(chall, champ, recent)
     pair = c["paired"]["recent"]
     assert (pair["n"], pair["challenger_only"], pair["champion_only"]) == (40, 20, 4)
     assert pair["z"] == pytest.approx(16 / 24**0.5)
@@ -289,14 +293,7 @@ def test_recent_regression_refuses_even_when_older_rows_improve() -> None:
     recent = [False] * 160 + [True] * 40
     champ = [True] * 140 + [False] * 20 + [True] * 38 + [False] * 2  # recent 0.95
     chall = [True] * 160 + [True] * 34 + [False] * 6  # recent 0.85, old much better
-    c = build_card(
-        challenger=hits_model("challenger", chall, recent),
-        champion=hits_model("champion", champ, recent),
-        task="digits",
-        dataset={},
-        eval_set={},
-        recent=recent,
-    )
+    c = paired_card(chall, champ, recent)
     d = decide(c, RULES)
     assert not d.promote
     failed = [x["name"] for x in d.checks if not x["passed"]]
@@ -307,13 +304,7 @@ def test_min_gain_z_asks_for_a_lead_beyond_chance() -> None:
     # challenger wins 6 rows, loses 3: z = 3 / 3 = 1.0
     champ = [True] * 100 + [False] * 6 + [True] * 3
     chall = [True] * 100 + [True] * 6 + [False] * 3
-    c = build_card(
-        challenger=hits_model("challenger", chall, None),
-        champion=hits_model("champion", champ, None),
-        task="digits",
-        dataset={},
-        eval_set={},
-    )
+    c = paired_card(chall, champ, None)
     assert decide(c, dataclasses.replace(RULES, min_gain_z=1.0)).promote
     d = decide(c, dataclasses.replace(RULES, min_gain_z=1.5))
     assert not d.promote
