@@ -148,11 +148,22 @@ class WindowSketch:
     """One window of the prediction log: feature and confidence histograms, class counts.
 
     With `outputs=False` only the features are summarised (batches need no `pred` nor
-    `confidence`): for when the model outputs to compare come from elsewhere.
+    `confidence`): for when the model outputs to compare come from elsewhere. `keep_rows`
+    keeps the window's rows themselves (features, then confidence) while it has at most that
+    many (`rows()`), for the p-value tests of small references. `tests` (an object with
+    `update((k, C) array)`, e.g. `curation.drift_pvalues.CurrentTests`) is fed the same rows;
+    `sketch=False` then skips the feature histograms nobody will read.
     """
 
     def __init__(
-        self, classes: Sequence[str], window: str, bins: int = BINS, outputs: bool = True
+        self,
+        classes: Sequence[str],
+        window: str,
+        bins: int = BINS,
+        outputs: bool = True,
+        keep_rows: int = 0,
+        tests=None,
+        sketch: bool = True,
     ) -> None:
         self.classes = pa.array([str(c) for c in classes], pa.string())
         if len(self.classes) < 1:
@@ -162,6 +173,15 @@ class WindowSketch:
         self.features: HistogramSketch | None = None
         self.confidence = HistogramSketch(1, bins)
         self.pred_counts = np.zeros(len(self.classes), np.int64)
+        self.keep_rows, self.tests, self.sketch = keep_rows, tests, sketch
+        self._kept: list[np.ndarray] | None = [] if keep_rows > 0 else None
+
+    def rows(self) -> np.ndarray | None:
+        """The window's rows, (n, F) or (n, F + 1) with the confidence last when the batches
+        carry it; None when the window had more than `keep_rows` rows (or none were kept)."""
+        if self._kept is None or not self._kept:
+            return None
+        return np.concatenate(self._kept)
 
     def consume(self, batches: Iterable[pa.RecordBatch | pa.Table]) -> WindowSketch:
         for batch in batches:
@@ -190,7 +210,7 @@ class WindowSketch:
             )
         if self.n_features is None:
             self.n_features = f
-            self.features = HistogramSketch(f, self.bins)
+            self.features = HistogramSketch(f, self.bins) if self.sketch else None
         elif f != self.n_features:
             raise ValueError(
                 f"{self.window} window has {f} and {self.n_features} features in different rows"
@@ -215,7 +235,16 @@ class WindowSketch:
                 codes.to_numpy(zero_copy_only=False), minlength=len(self.classes)
             )
             self.confidence.update(conf)
-        self.features.update(x)
+        if self.features is not None:
+            self.features.update(x)
+        if self._kept is not None and self.n + k > self.keep_rows:
+            self._kept = None  # too many rows to keep: the distances will judge this window
+        if self._kept is not None or self.tests is not None:
+            both = np.concatenate([x, conf.astype(x.dtype)], axis=1) if self.outputs else x
+            if self.tests is not None:
+                self.tests.update(both)
+            if self._kept is not None:
+                self._kept.append(np.array(both, dtype=np.float64))
         self.n += k
 
     def column(self, j: int) -> tuple[HistogramSketch, int]:

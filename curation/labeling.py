@@ -1,15 +1,17 @@
 """What a labeling task and an annotation look like, without the SDK.
 
-The Label Studio side of the contract: tasks carry `image`, `request_id` and `reason` in
-their data and the model's prediction as a pre-annotation; the labeling config has an
-Image named `image` and single-choice Choices named `label`. Pure functions, so they are
+The Label Studio side of the contract: tasks carry `image` (what the labeler is shown: a
+data URI for an Image view, or HTML for a HyperText view), `request_id` and `reason` in
+their data, plus any `extra` fields the view uses (e.g. `scores`, the logged class
+probabilities), and the model's prediction as a pre-annotation; the labeling config has an
+object named `image` and single-choice Choices named `label`. Pure functions, so they are
 tested without a server; `curation.labelstudio` does the talking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -25,6 +27,7 @@ class LSTask:
     score: float | None
     model_version: str | None
     reason: str  # why it was picked ("uncertainty", "audit", ...)
+    extra: Mapping[str, str] = field(default_factory=dict)  # more task data for the view
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,18 @@ def label_of(result: Sequence[dict[str, Any]] | None) -> str | None:
     return None
 
 
+def scores_text(probs: Sequence[float] | None, classes: Sequence[str], top: int = 5) -> str:
+    """The logged class probabilities as one line for the labeler, most likely first.
+
+    >>> scores_text([0.1, 0.7, 0.2], ["a", "b", "c"])
+    'model: b 0.70 · c 0.20 · a 0.10'
+    """
+    if probs is None or len(probs) != len(classes):
+        return "model: no scores logged"
+    order = sorted(range(len(classes)), key=lambda i: -float(probs[i]))[:top]
+    return "model: " + " · ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in order)
+
+
 def parse_ts(value: str | None) -> datetime:
     if not value:
         raise LabelStudioError(
@@ -90,9 +105,9 @@ def parse_ts(value: str | None) -> datetime:
 
 def task_payload(task: LSTask) -> dict[str, Any]:
     """The import payload of one task: its data and, if any, the prediction as pre-annotation."""
-    payload: dict[str, Any] = {
-        "data": {"image": task.image, "request_id": task.request_id, "reason": task.reason}
-    }
+    data = {str(k): str(v) for k, v in task.extra.items()}
+    data.update(image=task.image, request_id=task.request_id, reason=task.reason)
+    payload: dict[str, Any] = {"data": data}
     if task.pred_label is not None:
         prediction: dict[str, Any] = {"result": choice_result(str(task.pred_label))}
         if task.model_version is not None:

@@ -53,6 +53,7 @@ class LabelStudioAdapter:
         timeout: float = 30,
         retries: int = 3,
         backoff: Sequence[float] = (1, 2, 4),
+        token_source: str = "LOOPWRIGHT_LABELSTUDIO_TOKEN",
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(
@@ -69,6 +70,8 @@ class LabelStudioAdapter:
         self.retries = int(retries)
         self.backoff = tuple(float(b) for b in backoff) or (0.0,)
         self._token = token.strip()
+        # where the token came from, named when the server refuses it (never the token)
+        self.token_source = token_source
         self._client: Any = None
         self._http: Any = None
         self._user_ids: dict[str, int] = {}
@@ -120,9 +123,10 @@ class LabelStudioAdapter:
                         "refused the token (401" if status == 401 else "denied the request (403"
                     )
                     raise LabelStudioError(
-                        f"Label Studio {what_happened}{': ' + detail if detail else ''}) while "
-                        f"trying to {what}: set LOOPWRIGHT_LABELSTUDIO_TOKEN to the token printed "
-                        "by `scripts/labelstudio.sh token` (an admin's token)",
+                        f"Label Studio {what_happened}{': ' + detail if detail else ''}) from "
+                        f"{self.token_source} while trying to {what} at {self.url}: set "
+                        "LOOPWRIGHT_LABELSTUDIO_TOKEN to an admin's token of that server (for "
+                        "the local one, the token printed by `scripts/labelstudio.sh token`)",
                         status,
                     ) from None
                 retryable = status is not None and (
@@ -140,7 +144,8 @@ class LabelStudioAdapter:
                     raise LabelStudioError(
                         f"cannot reach Label Studio at {self.url} to {what} ({type(exc).__name__} after "
                         f"{attempt + 1} attempts): start it with `make labelstudio-up` "
-                        "(scripts/labelstudio.sh start) or fix LOOPWRIGHT_LABELSTUDIO_URL"
+                        "(scripts/labelstudio.sh start) or point [labelstudio] url (environment "
+                        "LOOPWRIGHT_LABELSTUDIO__URL) at your server"
                     ) from None
             _sleep(self.backoff[min(attempt, len(self.backoff) - 1)])
         raise AssertionError("unreachable")  # pragma: no cover

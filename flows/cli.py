@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from flows import cli_ops, cli_predictions
+from flows import cli_compact, cli_ops, cli_predictions
 from flows.cli_common import (
     ConfigOpt,
     HomeOpt,
@@ -75,7 +76,9 @@ def retrain(
     """Check triggers; if one fires: dataset version, fit, report card, gate, promote or keep."""
     from flows.retrain import retrain_flow
 
-    run_flow(retrain_flow, config, home, as_json, force=force, reason=reason)
+    result = run_flow(retrain_flow, config, home, as_json, force=force, reason=reason)
+    if result.get("next") and not as_json:
+        console.print(f"[bold]next:[/] {escape(result['next'])}", soft_wrap=True)
 
 
 def demo(
@@ -152,15 +155,18 @@ def demo(
 
 # In the order `loopwright --help` lists them.
 COMMANDS = {
+    "seed": cli_predictions.seed,
     "score-batch": cli_predictions.score_batch,
     "log-predictions": cli_predictions.log_predictions,
     "drift-check": drift_check,
     "curate": curate,
     "sync-labels": sync_labels,
     "retrain": retrain,
+    "promote": cli_ops.promote,
     "rollback": cli_ops.rollback,
     "status": cli_ops.status,
     "serve": cli_ops.serve,
+    "compact": cli_compact.compact,
     "demo": demo,
 }
 for _name, _command in COMMANDS.items():

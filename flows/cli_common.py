@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import urllib.request
 from typing import Annotated
@@ -84,8 +85,59 @@ def config_or_fail(config: str | None):
         fail(exc)
 
 
+#: what a flow raises for a reason a person can fix; the message names the field and the fix
+EXPECTED_ERRORS = (ValueError, RuntimeError, OSError, KeyError)
+
+
+class ExpectedFailureFilter(logging.Filter):
+    """Keeps Prefect's tracebacks of expected errors off the terminal.
+
+    A flow that stops on, say, "no labeled examples" makes Prefect's console handler print
+    the task's traceback, the flow's traceback and two "Finished in state Failed" lines,
+    forty lines before the one that matters, which the CLI prints itself (`fail`). This
+    filter drops a record carrying an expected error, and the "Finished in state Failed"
+    lines of the runs it dropped one for. Any other error keeps its traceback. Only the
+    console is filtered: the Prefect server's logs (the UI) keep everything.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = getattr(record, "task_run_id", None) or getattr(record, "flow_run_id", None)
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, EXPECTED_ERRORS):
+            self.runs.add(str(run))
+            return False
+        return not (
+            str(run) in self.runs and record.getMessage().startswith("Finished in state Failed")
+        )
+
+
+@contextlib.contextmanager
+def expected_failures_quiet():
+    """`ExpectedFailureFilter` on Prefect's console handlers for the duration of a command."""
+    from prefect.logging.handlers import PrefectConsoleHandler  # `import prefect` set logging up
+
+    quiet = ExpectedFailureFilter()
+    handlers = {
+        h
+        for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs")
+        for h in logging.getLogger(name).handlers
+        if isinstance(h, PrefectConsoleHandler)
+    }
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield quiet
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+
+
 def run_flow(fn, config: str | None, home: str | None, as_json: bool, **kwargs) -> dict:
-    """Run one flow against the configured Prefect server; its errors exit 1."""
+    """Run one flow against the configured Prefect server; its errors exit 1, in one line."""
     from flows.runtime import open_runtime
 
     cfg = config_or_fail(config)
@@ -94,9 +146,9 @@ def run_flow(fn, config: str | None, home: str | None, as_json: bool, **kwargs) 
     except (ValueError, OSError) as exc:
         fail(exc)
     try:
-        with prefect_api(cfg.prefect.port):
+        with prefect_api(cfg.prefect.port), expected_failures_quiet():
             result = fn(config_path=config, home=home, **kwargs)
-    except (ValueError, RuntimeError, OSError, KeyError) as exc:
+    except EXPECTED_ERRORS as exc:
         fail(exc)
     if as_json:
         console.print_json(json.dumps(result, default=str))

@@ -1,4 +1,4 @@
-"""`loopwright rollback`, `status` and `serve`: operating a running loop."""
+"""`loopwright promote`, `rollback`, `status` and `serve`: operating a running loop."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def rollback(
     run_flow(rollback_flow, config, home, as_json, reason=reason)
 
 
+def promote(
+    version: Annotated[str, typer.Argument(help="registry version, e.g. v0001")],
+    reason: Annotated[str, typer.Option(help="why it should serve (kept in the alias history)")],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a registered version champion by your own decision, recorded in the history.
+
+    For a first model the gate could not judge (too few eval rows); `rollback` undoes it.
+    """
+    from flows.promote import promote_flow
+
+    result = run_flow(promote_flow, config, home, as_json, version=version, reason=reason)
+    if not as_json:
+        console.print(f"champion {result['from']} -> {result['to']}: {result['reason']}")
+
+
 def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Who is champion, the last drift verdict, pending labels, the last trigger and gate."""
     from flows.runtime import open_runtime
@@ -54,26 +72,40 @@ def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = Fa
     console.print(status_table(info))
 
 
+def _verdict(gate: dict) -> str:
+    if gate.get("promote"):
+        return "PROMOTE"
+    return "KEEP champion" if gate.get("champion_before") else "NOT PROMOTED (no champion yet)"
+
+
 def status_table(info: dict) -> Table:
-    """The `status` dict as the table a person reads."""
+    """The `status` dict as the table a person reads; a step that never ran says so."""
     t = Table(title=f"loopwright status · {info['home']}", show_header=False)
-    t.add_row("champion", str(info["champion"]))
-    t.add_row("challenger", str(info["challenger"]))
-    drift = info["last_drift"] or {}
+    t.add_row("champion", str(info["champion"] or "none yet"))
+    t.add_row("challenger", str(info["challenger"] or "none yet"))
+    if info.get("next"):
+        t.add_row("next step", info["next"])
+    drift = info["last_drift"]
     t.add_row(
         "last drift check",
-        f"{drift.get('status')} (share {drift.get('drift_share')}) at {drift.get('ts')}",
+        f"{drift.get('status')} (share {drift.get('drift_share')}) at {drift.get('ts')}"
+        if drift
+        else "none yet",
     )
-    trig = info["last_trigger"] or {}
+    trig = info["last_trigger"]
     t.add_row(
         "last trigger",
         f"{'fired' if trig.get('fire') else 'quiet'} {trig.get('kind', '')}: "
-        + "; ".join(trig.get("reasons", [])),
+        + "; ".join(trig.get("reasons", []))
+        if trig
+        else "none yet",
     )
-    gate = info["last_gate"] or {}
+    gate = info["last_gate"]
     t.add_row(
         "last gate",
-        f"{'PROMOTE' if gate.get('promote') else 'KEEP'}: " + "; ".join(gate.get("reasons", [])),
+        f"{_verdict(gate)}: " + "; ".join(gate.get("reasons", []))
+        if gate
+        else "no gate has run yet",
     )
     t.add_row("pending labels", str(info["pending_labels"]))
     t.add_row("labels", json.dumps(info["labels"]))
@@ -82,7 +114,10 @@ def status_table(info: dict) -> Table:
 
 
 def serve(config: ConfigOpt = None, home: HomeOpt = None) -> None:
-    """Serve the scheduled deployments (drift-check, curate, sync-labels, retrain) until stopped."""
+    """Serve the scheduled deployments (drift-check, curate, sync-labels, retrain…) until stopped.
+
+    Also retrain-periodic, and compact when installed; stop it with SIGTERM (or Ctrl-C).
+    """
     from flows.serve import serve_all
 
     cfg = config_or_fail(config)

@@ -1,4 +1,5 @@
-"""`loopwright score-batch` and `log-predictions`: production traffic into the prediction log."""
+"""`loopwright seed`, `score-batch` and `log-predictions`: data into the home (labeled
+examples into the seed, production traffic into the prediction log)."""
 
 from __future__ import annotations
 
@@ -41,19 +42,46 @@ def log_predictions(
     as_json: JsonOpt = False,
 ) -> None:
     """Log predictions a model served elsewhere made (validated; all or nothing)."""
+    from flows.score_batch import ignored_note, log_file
+
+    def summary(result: dict) -> str:
+        return (
+            f"logged {result['rows']} predictions from {input} ({result['chunks']} chunks)"
+            + ignored_note(result["ignored"])
+        )
+
+    _from_file(
+        lambda rt, path: log_file(rt, path, chunk_rows), input, summary, config, home, as_json
+    )
+
+
+def seed(
+    input: Annotated[
+        str,
+        typer.Option("--input", help="Parquet file: request_id, input, label[, attrs]"),
+    ],
+    config: ConfigOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add your own labeled examples to the seed, the data the first champion learns from."""
+    from flows.seed import seed_file, seed_summary
+
+    _from_file(seed_file, input, seed_summary, config, home, as_json)
+
+
+def _from_file(run, input: str, summary, config, home, as_json: bool) -> None:
+    """Run a file-taking step (`run(runtime, path) -> dict`); a bad file is one clear error."""
     from pathlib import Path
 
     from flows.runtime import open_runtime
-    from flows.score_batch import log_file
 
     config_or_fail(config)
     try:
-        result = log_file(open_runtime(config, home), Path(input), chunk_rows)
+        result = run(open_runtime(config, home), Path(input))
     except (ValueError, RuntimeError, OSError) as exc:
         fail(exc)
     if as_json:
         console.print_json(json.dumps(result))
     else:
-        console.print(
-            f"logged {result['rows']} predictions from {input} ({result['chunks']} chunks)"
-        )
+        console.print(summary(result), soft_wrap=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.config_checks import ConfigError, check, coerce
+from storage.settings import StorageSettings
 
 
 class Secret:
@@ -58,6 +59,9 @@ class HomeConfig:
 @dataclass(frozen=True)
 class TaskConfig:
     plugin: str = "retrain.digits.task:TASK"
+    # a model served elsewhere, watched only: its class names, in its probs order (when set
+    # with the default or an empty plugin, the task is monitor-only: no model, no retraining)
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ class DriftConfig:
     report_sample_rows: int = 2000  # rows handed to Evidently for the human report
     report_columns: int = 16  # most drifted features in the report (0 = all); ~0.09 s each
     html_report: str = "on_change"  # on_change | always | never
+    stattest: str = "auto"  # auto (Evidently's: p-value tests at <= 1000 reference rows) | distance
+    p_value: float = 0.05  # K-S / chi-square / z-test threshold under "auto"
+    reference: str = "champion"  # champion (its training rows, re-scored) | window (of the log)
+    reference_start: str = ""  # window: ISO time, first row of the reference (inclusive)
+    reference_end: str = ""  # window: ISO time, end of the reference (exclusive)
+    reference_model_version: str = ""  # window: only rows this model_version logged
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,12 @@ class ScheduleConfig:
     trigger_check_cron: str = "45 * * * *"
     sync_labels_interval_s: int = 300
     retrain_cron: str = "30 2 * * *"
+    compact_cron: str = "50 * * * *"  # `compact`: merge the logs' small parts
+
+
+# `[storage]` (DuckDB memory limit and threads of the log's readers, compaction): storage owns
+# these rules, so the section is its dataclass (`storage/settings.py`).
+StorageConfig = StorageSettings
 
 
 @dataclass(frozen=True)
@@ -176,6 +192,7 @@ class Config:
     gate: GateConfig = field(default_factory=GateConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     @property
     def home_path(self) -> Path:

@@ -3,7 +3,9 @@ the Label Studio URL. Every error names the key (and where it came from) and the
 
 from __future__ import annotations
 
+import typing
 from dataclasses import fields
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -20,6 +22,8 @@ _CHOICES = {
     ("retrain", "dataset_policy"): {"all", "window"},
     ("retrain", "mode"): {"scratch", "finetune"},
     ("drift", "html_report"): {"on_change", "always", "never"},
+    ("drift", "stattest"): {"auto", "distance"},
+    ("drift", "reference"): {"champion", "window"},
 }
 # a zero here would make the step do nothing (or, for Evidently's sample, mean "every row")
 _AT_LEAST_ONE = (
@@ -41,14 +45,27 @@ _UNIT_INTERVAL = {
 }
 
 
+def _from_environment(origin: str) -> bool:
+    return origin.startswith("environment ")
+
+
 def coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
+    """`value` as the key's type. Text is parsed only from the environment, where every value
+    is text; in a TOML file `max_epochs = "40"` is a string and an error, so a quoted number
+    is never taken for what it looks like."""
     where = f"{section}.{key} (from {origin})"
     if isinstance(kind, str):  # postponed annotations
         kind = {"str": str, "int": int, "float": float, "bool": bool}.get(kind, kind)
+    quoted = isinstance(value, str) and not _from_environment(origin)
     if kind is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in {"true", "1", "yes", "false", "0", "no"}:
+            if quoted:
+                raise ConfigError(
+                    f"{where} must be true or false, got the string {value!r}: write {key} = "
+                    "true or false, without quotes"
+                )
             return value.lower() in {"true", "1", "yes"}
         raise ConfigError(f"{where} must be true or false, got {value!r}")
     if kind in (int, float):
@@ -59,15 +76,58 @@ def coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
             return kind(value)
         if isinstance(value, str):
             try:
-                return kind(value)
+                parsed = kind(value)
             except ValueError:
-                pass
+                parsed = None
+            if parsed is not None and quoted:
+                raise ConfigError(
+                    f"{where} must be {noun}, got the string {value!r}: write it without "
+                    f"quotes ({key} = {parsed!r})"
+                )
+            if parsed is not None:
+                return parsed
         raise ConfigError(f"{where} must be {noun}, got {value!r}")
     if kind is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, date):  # an unquoted TOML date-time, e.g. reference_start
+            return value.isoformat()
         raise ConfigError(f"{where} must be a string, got {value!r}")
+    if typing.get_origin(kind) is tuple:
+        return names(where, value)
     raise ConfigError(f"{where}: unsupported type {kind}")  # pragma: no cover
+
+
+def names(where: str, value: Any) -> tuple[str, ...]:
+    """A list of names: a TOML array of strings, or comma-separated text (environment)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")] if value.strip() else []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(
+            f'{where} must be a list of non-empty names, e.g. ["class_0", "class_1"] (in the '
+            f"environment: class_0,class_1), got {value!r}"
+        )
+    return tuple(value)
+
+
+def reference_times(drift) -> tuple[datetime | None, datetime | None]:
+    """`[drift] reference_start` / `reference_end` as UTC times (None when empty); a time
+    without a zone is UTC."""
+    out = []
+    for key in ("reference_start", "reference_end"):
+        text = getattr(drift, key)
+        if not text:
+            out.append(None)
+            continue
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"drift.{key} = {text!r} is not an ISO time: write it like "
+                '"2026-05-01T00:00:00Z" or "2026-05-01"'
+            ) from None
+        out.append(t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC))
+    return out[0], out[1]
 
 
 def check_url(text: str) -> None:
@@ -122,9 +182,24 @@ def check(cfg: Config) -> None:
             f"gate.min_gain_z = {cfg.gate.min_gain_z}: use a z score in [0, 5], e.g. 1.0"
         )
     drift = cfg.drift
+    if not 0.0 < drift.p_value < 1.0:
+        raise ConfigError(f"drift.p_value = {drift.p_value} must lie between 0 and 1, e.g. 0.05")
+    start, end = reference_times(drift)
+    if start and end and start >= end:
+        raise ConfigError(
+            f"drift.reference_start ({drift.reference_start}) is not before drift.reference_end "
+            f"({drift.reference_end}): the reference window would be empty"
+        )
+    if start and not end:
+        raise ConfigError(
+            f"drift.reference_start = {drift.reference_start!r} without drift.reference_end: set "
+            "the end of the reference window too (the current window starts there)"
+        )
     if drift.report_sample_rows > drift.rescore_rows:
         raise ConfigError(
             f"drift.report_sample_rows = {drift.report_sample_rows} exceeds drift.rescore_rows = "
             f"{drift.rescore_rows}: the report samples the re-scored rows; lower "
             "report_sample_rows or raise rescore_rows"
         )
+    for problem in cfg.storage.problems():
+        raise ConfigError(problem)

@@ -1,6 +1,12 @@
-"""`drift-check`: compare recent traffic with the champion's reference window (its training rows).
+"""`drift-check`: compare recent traffic with a reference window: by default the champion's
+training rows (`[drift] reference = "champion"`), or, for a model served elsewhere, an
+earlier window of the log itself (`reference = "window"`, `flows/drift_window.py`).
 
-The path is the benchmarked one (bench/RESULTS.md, "Drift"), so memory stays bounded
+Which statistics: Evidently's own choice (`[drift] stattest = "auto"`): p-value tests (K-S,
+chi-square, z) when the reference has at most 1000 rows, distances above; see
+`curation.drift`. Each column's verdict says which test judged it (`method`, `score_kind`).
+
+The champion path is the benchmarked one (bench/RESULTS.md, "Drift"), so memory stays bounded
 whatever `[drift] window_rows` is:
 * feature statistics: the current window's logged `features`, streamed by
   `Queries.window_batches` and summarised by `compute_drift_streaming`;
@@ -8,16 +14,13 @@ whatever `[drift] window_rows` is:
   seeded sample of at most `[drift] rescore_rows` rows of the window, so a freshly promoted
   champion is judged on its own outputs and a 10M-row window never decodes 10M inputs.
 
-People get an Evidently HTML report on a sample, written when `[drift] html_report` asks
-(by default on the first check of a champion and when the verdict flips drift <-> ok), of the
-predicted class, the confidence and the `[drift] report_columns` most drifted features: the
-report is most of the check's time, and its cost grows with the columns, not the rows. Everything lands under `<home>/reports/drift/`; the verdict is
+People get an Evidently HTML report on a sample when `[drift] html_report` asks
+(`flows/drift_outcome.py`). Everything lands under `<home>/reports/drift/`; the verdict is
 kept as state (`last_drift`) for triggers and `status`, with where the latest report is.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
@@ -29,12 +32,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from curation.drift import ModelOutputs, compute_drift_streaming
+from flows.drift_outcome import finish, markdown, report_due, shown_features, waiting
+from flows.drift_window import LOGGED, current_what, logged_outputs, windows
 from flows.runtime import Runtime, open_runtime
 from storage.schemas import PREDICTION_SCHEMA
-from storage.state import read_state, write_state
 
 SAMPLE_COLUMNS = ("request_id", "features", "input")
-REPORT_STATE = "last_drift_report"
+__all__ = ["check", "drift_check_flow", "markdown", "report_due", "shown_features", "waiting"]
 
 
 def feature_matrix(table: pa.Table) -> np.ndarray:
@@ -113,82 +117,38 @@ def vectors(x: np.ndarray) -> pa.Table:
     return pa.table({"features": pa.FixedSizeListArray.from_arrays(flat, x.shape[1])})
 
 
-def report_due(mode: str, previous: dict | None, champion: str, status: str) -> tuple[bool, str]:
-    """Whether to write the Evidently HTML report at this check, and why.
-
-    >>> report_due("on_change", {"champion": "v1", "status": "ok"}, "v1", "drift")
-    (True, 'verdict changed ok -> drift')
-    >>> report_due("on_change", {"champion": "v1", "status": "ok"}, "v1", "ok")
-    (False, 'verdict unchanged (ok) for champion v1')
-    """
-    if mode in {"always", "never"}:
-        return mode == "always", f"html_report = {mode}"
-    if not previous or previous.get("champion") != champion:
-        return True, f"first check of champion {champion}"
-    if previous.get("status") != status:
-        return True, f"verdict changed {previous.get('status')} -> {status}"
-    return False, f"verdict unchanged ({status}) for champion {champion}"
-
-
-def latest_report(rt: Runtime) -> dict:
-    state = read_state(rt.home, REPORT_STATE) or {}
-    return {"report_html": state.get("html"), "report_ts": state.get("written_at")}
-
-
-def waiting(rt: Runtime, champion: str | None, reason: str, now: datetime) -> dict:
-    verdict = {
-        "status": "waiting",
-        "dataset_drift": False,
-        "reason": reason,
-        "champion": champion,
-        **latest_report(rt),
-        "report_written": False,
-        "ts": now.isoformat(),
-    }
-    write_state(rt.home, "last_drift", verdict)
-    return verdict
-
-
-def shown_features(columns: list[dict], limit: int) -> list[int]:
-    """The feature columns the human report shows: the `limit` with the highest drift scores
-    (all when 0). Evidently's cost grows with the columns (~0.09 s CPU each, whatever the rows
-    up to a few thousand), and people read the columns that moved first.
-
-    >>> shown_features([{"score": 0.1}, {"score": 0.5}, {"score": 0.3}], 2)
-    [1, 2]
-    """
-    order = sorted(range(len(columns)), key=lambda j: (-columns[j]["score"], j))
-    return order[:limit] if limit else order
-
-
-def write_human_report(rt, run_id, verdict, ref_x, ref_out, cur_x, cur_out) -> dict:
-    from curation.drift_report import frames_for_report, write_report
-
-    classes, out = rt.task.classes, rt.home.drift_reports
-    shown = shown_features(verdict["columns"][: ref_x.shape[1]], rt.cfg.drift.report_columns)
-    names = [verdict["columns"][j]["column"] for j in shown]
-
-    def frame(x, outputs):
-        preds = [classes[i] for i in outputs.pred]
-        return frames_for_report(x[:, shown], preds, outputs.confidence, names)
-
-    summary = write_report(
-        frame(ref_x, ref_out),
-        frame(cur_x, cur_out),
-        out / f"{run_id}.html",
-        out / f"{run_id}.evidently.json",
-        sample_rows=rt.cfg.drift.report_sample_rows,
+def statistics(rt: Runtime, reference, current, outputs=None):
+    """`compute_drift_streaming` with the `[drift]` rules."""
+    cfg = rt.cfg.drift
+    return compute_drift_streaming(
+        reference,
+        current,
+        rt.task.classes,
+        numeric_threshold=cfg.numeric_threshold,
+        categorical_threshold=cfg.categorical_threshold,
+        drift_share=cfg.drift_share,
+        outputs=outputs,
+        stattest=cfg.stattest,
+        p_value=cfg.p_value,
     )
-    return {**summary, "features_shown": names}
+
+
+NO_CHAMPION = (
+    "no champion yet: train one (`loopwright retrain`), or, to watch a model served "
+    'elsewhere, set [drift] reference = "window" (README: "Watching a model you serve '
+    'elsewhere")'
+)
 
 
 def check(rt: Runtime) -> dict:
+    if rt.cfg.drift.reference == "window":
+        return check_window(rt)
     cfg = rt.cfg.drift
     champion = rt.registry.get("champion")
     now = datetime.now(UTC)
     run_id = now.strftime("%Y%m%dT%H%M%S%fZ")
     if champion is None:
-        return waiting(rt, None, "no champion yet", now)
+        return waiting(rt, None, NO_CHAMPION, now)
     ref = with_inputs(reference_rows(rt, champion, cfg.reference_rows))
     wanted = min(cfg.rescore_rows, cfg.window_rows)
     sample = current_sample(rt, wanted)
@@ -210,53 +170,65 @@ def check(rt: Runtime) -> dict:
     window = Tracked(
         rt.queries.window_batches(cfg.window_rows, role="champion", columns=("ts", "features"))
     )
-    result = compute_drift_streaming(
-        [vectors(ref_x)],
-        window,
-        rt.task.classes,
-        numeric_threshold=cfg.numeric_threshold,
-        categorical_threshold=cfg.categorical_threshold,
-        drift_share=cfg.drift_share,
-        outputs=(ref_out, cur_out),
-    )
+    result = statistics(rt, [vectors(ref_x)], window, outputs=(ref_out, cur_out))
     if window.rows < cfg.window_rows:
         reason = f"{window.rows} recent rows ({cfg.window_rows} needed)"
         return waiting(rt, champion, reason, now)
-    status, numbers = ("drift" if result.dataset_drift else "ok"), result.to_dict()
-    previous = read_state(rt.home, REPORT_STATE)
-    due, why = report_due(cfg.html_report, previous, champion, status)
-    report_state = {**(previous or {}), "champion": champion, "status": status}
-    summary = None
-    if due:
-        cur_x = feature_matrix(sample)
-        summary = write_human_report(rt, run_id, numbers, ref_x, ref_out, cur_x, cur_out)
-        report_state.update(html=summary["html_path"], written_at=now.isoformat())
-    write_state(rt.home, REPORT_STATE, report_state)
-    verdict = {
-        "status": status,
-        **numbers,
-        "champion": champion,
-        "reference": {
-            "rows": ref.num_rows,
-            "rescored": ref.num_rows,
-            "what": "sample of the champion's training rows",
-        },
-        "current": {
-            "rows": window.rows,
-            "rescored": sample.num_rows,
-            "to": str(window.last_ts),
-        },
-        "evidently": summary,
-        **latest_report(rt),
-        "report_written": due,
-        "report_why": why,
-        "ts": now.isoformat(),
+    reference = {
+        "kind": "champion",
+        "rows": ref.num_rows,
+        "rescored": ref.num_rows,
+        "what": "sample of the champion's training rows",
     }
-    out = rt.home.drift_reports
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{run_id}.json").write_text(json.dumps(verdict, indent=2, default=str))
-    write_state(rt.home, "last_drift", verdict)
-    return verdict
+    current = {"rows": window.rows, "rescored": sample.num_rows, "to": str(window.last_ts)}
+    report = (ref_x, ref_out, lambda: feature_matrix(sample), cur_out)
+    return finish(rt, now, run_id, result, champion, champion, reference, current, report)
+
+
+def check_window(rt: Runtime) -> dict:
+    """The log against an earlier window of itself: features, predicted class and confidence
+    as logged, nothing re-scored (`flows/drift_window.py` says which rows)."""
+    cfg = rt.cfg.drift
+    champion = rt.registry.get("champion")
+    now = datetime.now(UTC)
+    run_id = now.strftime("%Y%m%dT%H%M%S%fZ")
+    w = windows(rt)
+    if w.waiting:
+        return waiting(rt, champion, w.waiting, now)
+    wanted = min(cfg.report_sample_rows, cfg.window_rows)
+    sample = pa.Table.from_batches(
+        list(rt.queries.window_batches(cfg.window_rows, role="champion", columns=LOGGED,
+                                       sample_rows=wanted, **w.current)),
+        schema=pa.schema([PREDICTION_SCHEMA.field(c) for c in LOGGED]),
+    ).sort_by("ts")  # fmt: skip
+    short = (
+        f"the current window has {{}} rows {current_what(w)} ({cfg.window_rows} needed, "
+        f"[drift] window_rows) after the reference ({w.what}): log more predictions, or "
+        f"{w.advice}"
+    )
+    if sample.num_rows < wanted:
+        return waiting(rt, champion, short.format(sample.num_rows), now)
+    window = Tracked(
+        rt.queries.window_batches(cfg.window_rows, role="champion", columns=LOGGED, **w.current)
+    )
+    result = statistics(rt, [w.reference], window)
+    if window.rows < cfg.window_rows:
+        return waiting(rt, champion, short.format(window.rows), now)
+    ts = w.reference.column("ts")
+    reference = {
+        "kind": "window",
+        "rows": w.reference.num_rows,
+        "rescored": 0,
+        "what": w.what,
+        "from": str(pc.min(ts).as_py()),
+        "to": str(pc.max(ts).as_py()),
+    }
+    current = {"rows": window.rows, "rescored": 0, "to": str(window.last_ts)}
+    classes = rt.task.classes
+    report = (feature_matrix(w.reference), logged_outputs(w.reference, classes),
+              lambda: feature_matrix(sample), logged_outputs(sample, classes))  # fmt: skip
+    subject = f"window: {w.what}"
+    return finish(rt, now, run_id, result, champion, subject, reference, current, report)
 
 
 @task(name="drift-statistics", cache_policy=NO_CACHE)
@@ -264,33 +236,9 @@ def run_check(rt: Runtime) -> dict:
     return check(rt)
 
 
-def markdown(verdict: dict) -> str:
-    if verdict["status"] == "waiting":
-        return f"# Drift check: waiting\n\n{verdict['reason']}\n"
-    if verdict["report_written"]:
-        report = f"Evidently report (sample): `{verdict['report_html']}`"
-    else:
-        report = (
-            f"No Evidently report this time ({verdict['report_why']}); latest: "
-            f"`{verdict['report_html']}` ({verdict['report_ts']})"
-        )
-    lines = [
-        f"# Drift check: {'DRIFT' if verdict['dataset_drift'] else 'no drift'}",
-        "",
-        f"Champion `{verdict['champion']}`; {verdict['n_drifted']} of {verdict['n_columns']} "
-        f"feature columns drifted (share {verdict['drift_share']:.2f}) over "
-        f"{verdict['current']['rows']} rows ({verdict['current']['rescored']} re-scored).",
-        f"Predicted-class drift score {verdict['prediction']['score']:.3f} "
-        f"(threshold {verdict['prediction']['threshold']}); mean confidence "
-        f"{verdict['confidence_ref']:.3f} → {verdict['confidence_cur']:.3f}.",
-        report,
-    ]
-    return "\n".join(lines) + "\n"
-
-
 @flow(name="drift-check", log_prints=True)
 def drift_check_flow(config_path: str | None = None, home: str | None = None) -> dict:
-    """Compare the latest traffic with the champion's reference window."""
+    """Compare the latest traffic with the reference window ([drift] reference)."""
     rt = open_runtime(config_path, home)
     verdict = run_check(rt)
     create_markdown_artifact(

@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from evaluation.report_card import card_markdown
-from flows.retrain_card import example_times, report_card, rows_for, xy
+from flows.retrain_card import bootstrap_hint, example_times, report_card, rows_for, xy
 from flows.retrain_triggers import evaluate_triggers, new_labels_since
 from flows.runtime import Runtime, open_runtime
 from retrain.dataset_policy import SEED_SOURCE, recency_weights, select_rows
@@ -27,6 +27,12 @@ from retrain.triggers import TriggerDecision
 from storage.datasets import DatasetVersion, create_dataset
 from storage.registry import AliasConflict
 from storage.state import append_event, write_state
+
+NO_LABELS = (
+    "no labeled examples to train on: add some with `loopwright seed --input FILE.parquet` "
+    "(columns request_id, input, label[, attrs]), or label curated samples (`loopwright "
+    "curate`, then Label Studio, then `loopwright sync-labels`)"
+)
 
 
 @task(name="form-dataset", cache_policy=NO_CACHE)
@@ -147,15 +153,37 @@ def retrain_flow(
     if not trigger.fire:
         return {"retrained": False, "trigger": trig, "champion": champion}
     labeled = rt.queries.labeled_examples()
+    if labeled.num_rows == 0:
+        if force:  # asked for a model: nothing to train on is an error
+            raise ValueError(NO_LABELS)
+        print(NO_LABELS)  # a scheduled check on a new home waits, it does not fail
+        return {"retrained": False, "trigger": trig, "champion": champion, "waiting": NO_LABELS}
+    challenger = rt.registry.get("challenger")
+    unjudged = champion is None and challenger is not None and not force
+    if unjudged and new_labels_since(rt, challenger, labeled) == 0:
+        # the first model was not promoted: the same rows would give the same verdict again
+        from flows.status import no_champion_hint
+
+        msg = f"no labels since {challenger} was trained: {no_champion_hint(rt)}"
+        print(msg)
+        return {"retrained": False, "trigger": trig, "champion": None, "waiting": msg}
     fresh = new_labels_since(rt, champion, labeled)
     if champion is not None and fresh < rt.cfg.trigger.min_labels and not force:
         msg = f"only {fresh} labels the champion has not seen (< {rt.cfg.trigger.min_labels}): waiting for labels"
         print(msg)
         return {"retrained": False, "trigger": trig, "champion": champion, "waiting": msg}
     ds = form_dataset(rt, labeled, champion)
+    if ds.n_train == 0:
+        raise ValueError(
+            f"all {ds.n_test} labeled rows of {ds.id} fall in its held-out test split, none is "
+            "left to train on: add labeled rows (`loopwright seed --input FILE.parquet`)"
+        )
     version = train(rt, ds, labeled, champion)
     card = report_card(rt, ds, labeled, version, champion)
     outcome = promote_or_keep(rt, version, champion, card["gate"])
+    hint = None
+    if champion is None and not outcome["promoted"]:
+        hint = bootstrap_hint(version, card, rt.cfg.gate.min_eval_rows)
     gate = {
         **card["gate"],
         "challenger": version,
@@ -163,6 +191,7 @@ def retrain_flow(
         "champion_after": outcome["champion"],
         "card_html": card["paths"]["html"],
         "ts": now,
+        "next": hint,
     }
     write_state(rt.home, "last_gate", gate)
     append_event(rt.home, "retrains", {"trigger": trig, "gate": gate, "dataset": ds.id})
@@ -175,6 +204,8 @@ def retrain_flow(
         + "; ".join(card["gate"]["reasons"])
     )
     print(f"report card: {card['paths']['html']}")
+    if hint:
+        print(hint)
     return {
         "retrained": True,
         "trigger": trig,
@@ -183,4 +214,5 @@ def retrain_flow(
         "promoted": outcome["promoted"],
         "champion": outcome["champion"],
         "gate": gate,
+        "next": hint,
     }

@@ -50,6 +50,60 @@ def xy(rt: Runtime, table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[dict]
     return x, y, attrs
 
 
+#: share of labeled rows `storage.datasets.create_dataset` holds out (its default)
+TEST_SHARE = 0.2
+
+
+def sources(test: pa.Table) -> dict[str, int]:
+    """Eval rows per label source (seed, labelstudio, feedback)."""
+    if "source" not in test.column_names:
+        return {}
+    counts = pc.value_counts(pc.fill_null(test.column("source"), "unknown"))
+    return {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}
+
+
+def eval_description(
+    ds_id: str, test: pa.Table, champion: str | None, min_eval_rows: int, n: int
+) -> str:
+    """What the card's models were judged on, in words; for a first model also what the gate
+    can and cannot judge without a champion to compare with."""
+    where = ", ".join(f"{k} {v}" for k, v in sorted(sources(test).items())) or "none"
+    text = f"held-out labeled rows of {ds_id} (stable hash split, never trained on; {where})"
+    if champion is None:
+        text += (
+            f"; no champion yet, so this first model is judged alone: at least {min_eval_rows} "
+            "eval rows ([gate] min_eval_rows) and its task's expectations"
+        )
+        if n < min_eval_rows:
+            text += f"; {n} rows are too few for the gate to judge it"
+    return text
+
+
+def bootstrap_hint(version: str, card: dict, min_eval_rows: int) -> str:
+    """The way on when the first model was not promoted: why, and the two ways forward
+    (promote it by hand, recorded with its reason; or more labeled rows and retrain)."""
+    failed = [c for c in card["gate"]["checks"] if not c["passed"]]
+    n = int(card["eval_set"]["n"])
+    if any(c["name"] == "eval_rows" for c in failed):
+        total = int(np.ceil(min_eval_rows / TEST_SHARE))
+        why = (
+            f"its eval set has {n} held-out rows, fewer than [gate] min_eval_rows = "
+            f"{min_eval_rows}, so the gate cannot judge it"
+        )
+        more = (
+            f"or add labeled rows (about {total} in all hold out {min_eval_rows}) with "
+            "`loopwright seed --input FILE.parquet` and run `loopwright retrain` again"
+        )
+    else:
+        why = "the gate refused it: " + "; ".join(c["detail"] for c in failed)
+        more = "or fix what the gate names and run `loopwright retrain` again"
+    return (
+        f"{version} is registered as challenger, and there is no champion yet: {why}. "
+        f'If you trust it, promote it: `loopwright promote {version} --reason "..."` '
+        f"(recorded in the alias history), {more}."
+    )
+
+
 @task(name="report-card", cache_policy=NO_CACHE)
 def report_card(
     rt: Runtime, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None
@@ -88,9 +142,10 @@ def report_card(
             "n_test": len(ds.test_ids),
         },
         eval_set={
-            "description": f"held-out labeled rows of {ds.id} (stable hash split, never trained on)",
+            "description": eval_description(ds.id, test, champion, g.min_eval_rows, len(y)),
             "n": int(len(y)),
             "recent_rows": int(recent.sum()) if recent is not None else 0,
+            "sources": sources(test),
         },
         recent=recent,
     )

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Runtime:
 
     @cached_property
     def task(self) -> Task:
-        return load_task(self.cfg.task.plugin)
+        return load_task(self.cfg.task.plugin, self.cfg.task.classes)
 
     @cached_property
     def registry(self) -> Registry:
@@ -37,7 +38,34 @@ class Runtime:
 
     @cached_property
     def queries(self) -> Queries:
-        return Queries(self.home)
+        return Queries(self.home, self.cfg.storage)
+
+    @cached_property
+    def n_features(self) -> int | None:
+        """Length of the task's feature vectors: what every logged `features` row must have.
+
+        Measured by running the task's own `features` on one blank input; a task that cannot
+        say (no input shape or feature function) falls back to the rows already logged, so a
+        log never mixes vector lengths either way.
+        """
+        shape = getattr(self.task, "input_shape", None)
+        features = getattr(self.task, "features", None)
+        if shape and features is not None:
+            try:
+                return int(np.asarray(features(np.zeros((1, *shape), np.float32))).shape[1])
+            except (ValueError, TypeError, IndexError):
+                pass
+        logged = self.queries.recent_predictions(1, columns=["features"])
+        return len(logged.column("features")[0]) if logged.num_rows else None
+
+    def logged_request_ids(self, request_ids: list[str]) -> set[str]:
+        """Which of `request_ids` are already in the prediction log (not merely seed examples)."""
+        known = self.queries.known_request_ids(request_ids)
+        both = known & self.queries.seed_ids()
+        if not both:
+            return known
+        logged = self.queries.prediction_frame(sorted(both), columns=["request_id"])
+        return (known - both) | set(logged.column("request_id").to_pylist())
 
     def predictor(self, version: str):
         """predict_proba for a registry version, loaded with its checksum verified."""
@@ -56,27 +84,51 @@ class Runtime:
 
         Falls back to the token file that `scripts/labelstudio.sh` writes next to the
         server it started, so that a person who ran `make labelstudio-up` can use the CLI
-        without exporting anything; the token is never printed.
+        without exporting anything; only for a server on this machine, and the adapter
+        names that file when the server refuses the token. The token is never printed.
         """
         from curation.labelstudio import LabelStudioAdapter
 
-        token = self.cfg.labelstudio.token.reveal() or local_labelstudio_token()
-        if not token:
-            raise RuntimeError(
-                "no Label Studio token: set LOOPWRIGHT_LABELSTUDIO_TOKEN "
-                "(scripts/labelstudio.sh token prints the one of the local server)"
-            )
+        token, source = labelstudio_token(self.cfg)
         return LabelStudioAdapter(
             self.cfg.labelstudio.url,
             token,
             timeout=self.cfg.labelstudio.timeout_s,
             retries=self.cfg.labelstudio.retries,
+            token_source=source,
         )
 
 
+def labelstudio_token(cfg: Config) -> tuple[str, str]:
+    """(token, where it came from): the environment, else, for a server on this machine, the
+    token file of the local server `scripts/labelstudio.sh` started."""
+    url = cfg.labelstudio.url
+    if cfg.labelstudio.token:
+        name = (
+            "LOOPWRIGHT_LABELSTUDIO_TOKEN"
+            if os.environ.get("LOOPWRIGHT_LABELSTUDIO_TOKEN")
+            else "LABEL_STUDIO_API_KEY"
+        )
+        return cfg.labelstudio.token.reveal(), f"the environment ({name})"
+    if urlparse(url).hostname in {"127.0.0.1", "localhost"}:
+        token = local_labelstudio_token()
+        if token:
+            return token, (
+                f"{local_token_file()}, the token of the local server scripts/labelstudio.sh "
+                "started (LOOPWRIGHT_LABELSTUDIO_TOKEN is not set)"
+            )
+    raise RuntimeError(
+        f"no Label Studio token for {url}: set LOOPWRIGHT_LABELSTUDIO_TOKEN to an admin's token "
+        "of that server (`scripts/labelstudio.sh token` prints the one of the local server)"
+    )
+
+
+def local_token_file() -> Path:
+    return Path(os.environ.get("LS_DATA_DIR", REPO_ROOT / ".labelstudio")) / "token"
+
+
 def local_labelstudio_token() -> str:
-    data_dir = Path(os.environ.get("LS_DATA_DIR", REPO_ROOT / ".labelstudio"))
-    token_file = data_dir / "token"
+    token_file = local_token_file()
     return token_file.read_text().strip() if token_file.is_file() else ""
 
 

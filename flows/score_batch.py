@@ -21,7 +21,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.runtime import Runtime, open_runtime
 from storage.home import StorageError
-from storage.prediction_log import PredictionLog, complete_batch, make_batch, validate_batch
+from storage.prediction_log import (
+    PredictionLog,
+    complete_batch,
+    make_batch,
+    validate_batch,
+    without_ids,
+)
 
 REQUIRED = ("request_id", "input")
 
@@ -71,12 +77,13 @@ def log_file(rt: Runtime, path: Path, chunk_rows: int = 50_000) -> dict:
     pf = open_parquet(path)
     if pf.metadata.num_rows == 0:
         raise ValueError(f"input file {str(path)!r} is empty: log at least one prediction")
-    classes = rt.task.classes
+    classes, n_features = rt.task.classes, rt.n_features
     seen: set[str] = set()
+    logged: set[str] = set()
     for start, chunk in _chunks(pf, chunk_rows):  # pass 1: validate everything
         where = f"input file {str(path)!r}, rows {start}..{start + chunk.num_rows - 1}"
         try:
-            table = validate_batch(complete_batch(chunk, classes), classes)
+            table = validate_batch(complete_batch(chunk, classes), classes, n_features)
         except StorageError as err:
             raise StorageError(f"{where}: {err}") from None
         ids = table.column("request_id").to_pylist()
@@ -87,20 +94,37 @@ def log_file(rt: Runtime, path: Path, chunk_rows: int = 50_000) -> dict:
                 "give each prediction its own request id"
             )
         seen.update(ids)
+        logged |= rt.logged_request_ids(ids)  # logged before: the first row stays
     log, written, parts = PredictionLog(rt.home), 0, 0
     for _, chunk in _chunks(pf, chunk_rows):  # pass 2: write
-        written += log.append(complete_batch(chunk, classes), classes=classes)
-        parts += 1
-    return {"rows": written, "chunks": parts, "file": str(path)}
+        chunk = without_ids(complete_batch(chunk, classes), logged)
+        if chunk.num_rows:
+            written += log.append(chunk, classes=classes, n_features=n_features)
+            parts += 1
+    return {"rows": written, "ignored": len(logged), "chunks": parts, "file": str(path)}
+
+
+def ignored_note(n: int) -> str:
+    if not n:
+        return ""
+    return (
+        f"; {n} request ids were already in the prediction log and are ignored "
+        "(the first logged prediction of a request id is the one kept)"
+    )
 
 
 def score_table(rt: Runtime, table: pa.Table) -> dict:
     """Predict with the serving aliases and append one prediction-log batch per role."""
     champion = rt.registry.get("champion")
     if champion is None:
-        raise RuntimeError(
-            "no champion model: run `loopwright retrain --force` or `loopwright demo` first"
-        )
+        from flows.status import no_champion_hint
+
+        raise RuntimeError(f"no champion model to score with: {no_champion_hint(rt)}")
+    rows = table.num_rows
+    ignored = rt.logged_request_ids(table.column("request_id").to_pylist())
+    table = without_ids(table, ignored)  # scored before: the first prediction stays
+    if table.num_rows == 0:
+        return {"rows": rows, "champion": champion, "written": {}, "ignored": len(ignored)}
     ids = table.column("request_id").to_pylist()
     x = rt.task.decode_inputs(table.column("input").to_pylist())
     features = rt.task.features(x)
@@ -135,9 +159,10 @@ def score_table(rt: Runtime, table: pa.Table) -> dict:
         if role == "champion":
             confidence = float(np.asarray(probs).max(axis=1).mean())
     return {
-        "rows": table.num_rows,
+        "rows": rows,
         "champion": champion,
         "written": written,
+        "ignored": len(ignored),
         "mean_confidence": confidence,
     }
 
@@ -155,5 +180,8 @@ def score_batch_flow(
     rt = open_runtime(config_path, home)
     table = read_inputs(Path(input_path))
     result = score(rt, table)
-    print(f"scored {result['rows']} inputs with champion {result['champion']}")
+    print(
+        f"scored {result['rows'] - result['ignored']} inputs with champion {result['champion']}"
+        + ignored_note(result["ignored"])
+    )
     return result

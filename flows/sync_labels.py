@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.curate import LS_RETRIES, connect
+from flows.curate import LS_RETRIES, connect, shown_to_labeler
 from flows.runtime import Runtime, open_runtime
 from storage.label_log import LabelEvent, LabelLog
 from storage.state import write_state
@@ -109,6 +109,16 @@ def disputed(events: list[LabelEvent]) -> list[str]:
     return sorted(rid for rid, found in labels.items() if len(found) > 1)
 
 
+def showable(task, row: dict) -> bool:
+    """Whether a queued row has something a labeler can be shown (rows queued by an older
+    version without an input never had a task, and cannot get one: not a sync problem)."""
+    try:
+        shown_to_labeler(task, row)
+    except ValueError:
+        return False
+    return True
+
+
 @task(name="pull-annotations", **LS_RETRIES)
 def pull(rt: Runtime, project_id: int) -> dict:
     with rt.labelstudio() as adapter:
@@ -120,8 +130,11 @@ def pull(rt: Runtime, project_id: int) -> dict:
     log = LabelLog(rt.home)
     gone = deleted(log.logged_annotations(), annotations, set(in_labelstudio.values()))
     written = log.append(events, classes=rt.task.classes)
-    waiting = rt.queries.queued(unlabeled_only=True).column("request_id").to_pylist()
-    lost = [r for r in waiting if r not in in_labelstudio]
+    queued = rt.queries.queued(unlabeled_only=True).to_pylist()
+    waiting = [r["request_id"] for r in queued]
+    absent = [r for r in queued if r["request_id"] not in in_labelstudio]
+    unshowable = [r["request_id"] for r in absent if not showable(rt.task, r)]
+    lost = [r["request_id"] for r in absent if r["request_id"] not in set(unshowable)]
     problems += [
         f"request_id {r!r} is queued for labeling but has no task in Label Studio project "
         f"{project_id} (deleted there?): run `loopwright curate` to import it again"
@@ -132,6 +145,7 @@ def pull(rt: Runtime, project_id: int) -> dict:
         "new_labels": written,
         "rejected": rejected,
         "missing_tasks": len(lost),
+        "unshowable_queued": len(unshowable),
         "deleted_annotations": len(gone),
         "disputed": len(disputed(events)),
         "pending": len(waiting),
@@ -154,6 +168,11 @@ def sync_labels_flow(config_path: str | None = None, home: str | None = None) ->
         f"{result['disputed']} request ids with disagreeing annotators (latest label wins); "
         f"{result['pending']} samples still wait for labels."
     )
+    if result["unshowable_queued"]:
+        summary += (
+            f" {result['unshowable_queued']} queued samples have nothing a labeler can see (no "
+            "input logged) and were never sent to Label Studio."
+        )
     if result["deleted_annotations"]:
         summary += (
             f" {result['deleted_annotations']} synced annotations were deleted in Label Studio "

@@ -6,7 +6,9 @@ inference code are the same for every classifier the loop serves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import pytorch_lightning as pl
@@ -14,6 +16,52 @@ import torch
 from torch import nn
 
 from retrain.task import Task
+
+#: intra-op threads for fitting and scoring. Why fixed: on CPU a reduction split over k
+#: threads adds in another order than over 1, so the same fit gives different weights with
+#: 1 and 2 threads (measured here: other weights after 3 epochs on the digits seed set), and
+#: 2-thread scores of the same rows differ in the last bits with the batch size. A fixed
+#: count makes the result a function of the inputs, not of the caller's `torch` setting or
+#: the machine's core count: the demo and a benchmark worker then train the same weights.
+THREADS = 1
+
+
+_threads_lock = threading.Lock()
+_threads_users = 0  # blocks inside fixed_threads now (several threads may score at once)
+_threads_before = 0  # the count to restore when the last of them leaves
+
+
+@contextmanager
+def fixed_threads(n: int = THREADS) -> Iterator[None]:
+    """Run the block on exactly `n` torch intra-op threads, then restore the caller's count.
+
+    Torch's thread count is per process: when several threads are inside at once (a server
+    scoring requests in parallel), the count set by the first is restored when the last
+    leaves, so none of them resets it under another.
+
+    >>> before = torch.get_num_threads()
+    >>> with fixed_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    global _threads_users, _threads_before
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads = {n!r}: use a whole number >= 1, e.g. 1")
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_before = torch.get_num_threads()
+        _threads_users += 1
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0 and torch.get_num_threads() != _threads_before:
+                torch.set_num_threads(_threads_before)
 
 
 class Classifier(pl.LightningModule):
@@ -42,11 +90,14 @@ class Classifier(pl.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
 
-def predict_proba(module: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_proba(
+    module: nn.Module, x: np.ndarray, batch_size: int = 1024, threads: int = THREADS
+) -> np.ndarray:
     """Class probabilities `(N, C)` float32 (rows sum to 1) for inputs `(N, *input_shape)`.
 
-    Runs in eval mode without gradients, in chunks of `batch_size` rows so memory stays flat;
-    the module's train/eval mode is restored afterwards (no side effect on the caller).
+    Runs in eval mode without gradients, in chunks of `batch_size` rows so memory stays flat,
+    on `threads` torch threads (see `THREADS`: the same rows get the same bits whatever the
+    caller's thread setting); the module's mode and the thread count are restored afterwards.
     """
     x = np.array(x, dtype=np.float32)  # a copy: torch refuses to wrap read-only arrays quietly
     if x.ndim < 2:
@@ -59,7 +110,7 @@ def predict_proba(module: nn.Module, x: np.ndarray, batch_size: int = 1024) -> n
     module.eval()
     chunks: list[np.ndarray] = []
     try:
-        with torch.inference_mode():
+        with fixed_threads(threads), torch.inference_mode():
             # max(..., 1): an empty x still runs once, giving a (0, C) array of the right width
             for start in range(0, max(len(x), 1), batch_size):
                 logits = module(torch.from_numpy(x[start : start + batch_size]))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retrain.monitor import DEFAULT_PLUGIN, MonitorOnlyError, monitor_parts
+
 #: predict_proba(x) -> (N, C) probabilities, for a batch of model inputs x of shape (N, *input_shape)
 PredictProba = Callable[[np.ndarray], np.ndarray]
 
@@ -49,10 +51,13 @@ class Task:
     encode_input: Callable[[np.ndarray], bytes]  # one input array -> bytes stored in the log
     decode_inputs: Callable[[Sequence[bytes]], np.ndarray]  # -> (N, *input_shape) float32
     features: Callable[[np.ndarray], np.ndarray]  # (N, *input_shape) -> (N, F) float32
-    render: Callable[[bytes], str]  # stored input -> data URI a labeler's browser shows
-    labeling_config: str  # Label Studio XML; the image field is $image, the choices are `label`
+    render: Callable[[bytes], str]  # stored input -> what a labeler's browser shows ($image)
+    labeling_config: str  # Label Studio XML; the shown field is $image, the choices are `label`
     slice_attrs: tuple[str, ...] = ()
     expectations: tuple[Expectation, ...] = field(default_factory=tuple)
+    # a logged `input_uri` -> what a labeler is shown; None: rows with only a URI can't be shown
+    render_uri: Callable[[str], str] | None = None
+    monitor_only: bool = False  # classes only (a model served elsewhere): no model to train
 
     @property
     def n_classes(self) -> int:
@@ -67,15 +72,71 @@ class Task:
             ) from None
 
 
-def load_task(spec: str) -> Task:
-    """Load `module:object`, e.g. `retrain.digits.task:TASK`."""
+def image_labeling_config(classes: Sequence[str]) -> str:
+    """Label Studio config for a task whose labelers see one image (`$image`) and pick one
+    class: what an image task (digits, a user's image model) needs, written once."""
+    choices = "".join(f'    <Choice value="{c}"/>\n' for c in classes)
+    return (
+        "<View>\n"
+        '  <Image name="image" value="$image"/>\n'
+        '  <Choices name="label" toName="image" choice="single" showInLine="true">\n'
+        + choices
+        + "  </Choices>\n"
+        "</View>\n"
+    )
+
+
+def monitor_task(classes: Sequence[str]) -> Task:
+    """A task made of class names only, for a model served elsewhere that loopwright watches:
+    predictions are logged as they were made (`log-predictions`), drift compares windows of
+    the log, curation sends what was logged to Label Studio (the input as an image, text or a
+    table of JSON fields, or its `input_uri`), labels come back. There is no model: anything
+    that would train or run one raises `MonitorOnlyError` saying what to configure instead.
+
+    >>> t = monitor_task(["cat", "dog"])
+    >>> t.name, t.classes, t.monitor_only
+    ('monitor-only', ('cat', 'dog'), True)
+    """
+    names = check_classes(classes)
+    parts = monitor_parts(names)
+    return Task(name="monitor-only", classes=names, input_shape=(), monitor_only=True, **parts)
+
+
+def check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    names = tuple(str(c) for c in classes)
+    if len(names) < 2:
+        raise ValueError(
+            f"task.classes = {list(names)}: name at least 2 classes, in the order of your "
+            'model\'s probability vector, e.g. classes = ["class_0", "class_1", "class_2"]'
+        )
+    if any(not n.strip() for n in names) or len(set(names)) != len(names):
+        raise ValueError(
+            f"task.classes = {list(names)}: class names must be non-empty and distinct"
+        )
+    return names
+
+
+def load_task(spec: str, classes: Sequence[str] = ()) -> Task:
+    """The task of `[task]`: the plugin `module:object` (e.g. `retrain.digits.task:TASK`), or,
+    with `classes` and the default (or an empty) plugin, a monitor-only task of those classes.
+    A plugin given together with `classes` must have exactly those classes."""
+    if classes and spec in ("", DEFAULT_PLUGIN):
+        return monitor_task(classes)
+    if not spec:
+        raise ValueError(
+            'task.plugin is empty and task.classes is not set: set classes = ["a", "b", ...] '
+            "under [task] to watch a model served elsewhere, or plugin = 'package.module:OBJECT'"
+        )
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"task.plugin = {spec!r} must look like 'package.module:OBJECT'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(f"task.plugin = {spec!r}: cannot import {module_name!r} ({exc})") from None
+        raise ValueError(
+            f"task.plugin = {spec!r}: cannot import {module_name!r} ({exc}): is its folder on "
+            "PYTHONPATH (or the command run from the folder holding the package)?"
+        ) from None
     try:
         task = getattr(module, attr)
     except AttributeError:
@@ -86,4 +147,21 @@ def load_task(spec: str) -> Task:
         raise ValueError(
             f"task.plugin = {spec!r} is a {type(task).__name__}, not a retrain.task.Task"
         )
+    if classes and tuple(str(c) for c in classes) != tuple(task.classes):
+        raise ValueError(
+            f"task.classes = {list(classes)} differs from the classes of task.plugin = {spec!r} "
+            f'({list(task.classes)}): remove task.classes, or set plugin = "" to watch a '
+            "model by its classes only"
+        )
     return task
+
+
+__all__ = [
+    "Expectation",
+    "ExpectationResult",
+    "MonitorOnlyError",
+    "PredictProba",
+    "Task",
+    "load_task",
+    "monitor_task",
+]

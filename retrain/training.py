@@ -1,9 +1,15 @@
 """Fit a task's model on labeled examples with Lightning, reproducibly and quietly.
 
 Why these choices: a retrain runs unattended inside a flow, so it must be deterministic
-(same inputs -> same weights, so a gate decision can be replayed), must not print progress
-bars or "GPU available" lines into flow logs, and must leave no global state behind (RNG
-seeds, torch flags, logger levels) for the next task in the same process.
+(same inputs -> same weights, bit for bit, so a gate decision can be replayed and the demo
+and the benchmark decide alike), must not print progress bars or "GPU available" lines into
+flow logs, and must leave no global state behind (RNG seeds, torch flags, thread count,
+logger levels) for the next task in the same process.
+
+Bit for bit on CPU takes: the seed for weight init and dropout (torch's global RNG, forked
+and restored), seeded generators for shuffling and weighted sampling, no loader workers,
+Lightning's `deterministic=True` (deterministic algorithms), and a fixed thread count
+(`retrain.model.THREADS`): with another count the same fit gives other weights.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from retrain.model import Classifier, predict_proba
+from retrain.model import THREADS, Classifier, fixed_threads, predict_proba
 from retrain.task import Task
 
 _LIGHTNING_LOGGERS = (
@@ -133,11 +139,13 @@ def fit(
     seed: int = 0,
     progress: bool = False,
     weights: np.ndarray | None = None,
+    threads: int = THREADS,
 ) -> FitResult:
     """Train `task.build_model()` on inputs x `(N, *input_shape)` and class indices y.
 
     With `init_state` (e.g. the champion's weights) training starts from those weights:
-    fine-tuning. The same arguments give the same weights. `weights` (one per row, >= 0)
+    fine-tuning. The same arguments give the same weights, bit for bit, whatever the caller's
+    torch thread setting: the fit runs on `threads` threads. `weights` (one per row, >= 0)
     makes each epoch draw N rows with replacement in proportion to them, so a few hundred
     labels from today's traffic are not drowned by thousands of older rows.
     """
@@ -159,7 +167,11 @@ def fit(
     if max_epochs < 1 or batch_size < 1:
         raise ValueError(f"max_epochs = {max_epochs}, batch_size = {batch_size}: both must be >= 1")
     started = time.perf_counter()
-    with _quiet_and_contained(seed), tempfile.TemporaryDirectory(prefix="loopwright-fit-") as root:
+    with (
+        fixed_threads(threads),
+        _quiet_and_contained(seed),
+        tempfile.TemporaryDirectory(prefix="loopwright-fit-") as root,
+    ):
         module = Classifier(task, lr=lr)
         if init_state is not None:
             try:
@@ -190,7 +202,7 @@ def fit(
         trainer.fit(module, train_dataloaders=loader)
         epochs = int(trainer.current_epoch)
         net = module.model
-        probs = predict_proba(net, x)
+        probs = predict_proba(net, x, threads=threads)
     picked = probs[np.arange(len(y)), y]
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     return FitResult(

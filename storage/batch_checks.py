@@ -51,14 +51,22 @@ def check_probs(probs: np.ndarray, n_classes: int | None = None) -> None:
         )
 
 
-def check_features(features: np.ndarray) -> None:
-    """Feature vectors: (N, F), finite (drift statistics break on NaN)."""
+def check_features(features: np.ndarray, n_features: int | None = None) -> None:
+    """Feature vectors: (N, F), F the task's length when known, finite (drift statistics
+    compare column by column and break on NaN; a vector of another length would be stored
+    and then compared with the wrong columns, or break the window's matrix)."""
     if features.ndim != 2:
         raise StorageError(
             f"features has shape {features.shape}: expected (N, F), one vector per row"
         )
     if features.shape[1] == 0:
         raise StorageError("features has 0 columns: log at least one feature per row")
+    if n_features is not None and features.shape[1] != n_features:
+        raise StorageError(
+            f"features has {features.shape[1]} values per row, the task's vectors have "
+            f"{n_features}: log the task's full feature vector (task.features of the input) "
+            "on every row"
+        )
     if np.isfinite(features).all():  # the usual case; the row is searched only on failure
         return
     bad = ~np.isfinite(features).all(axis=1)
@@ -188,7 +196,9 @@ def _matrix(column: pa.ChunkedArray, name: str) -> np.ndarray:
     return pc.list_flatten(column).to_numpy().reshape(len(column), lo)
 
 
-def validate_batch(table: pa.Table, classes: Sequence[str] | None = None) -> pa.Table:
+def validate_batch(
+    table: pa.Table, classes: Sequence[str] | None = None, n_features: int | None = None
+) -> pa.Table:
     """Check a batch built outside `make_batch` and return it in `PREDICTION_SCHEMA`.
 
     Safe casts (float64 -> float32, large_string -> string, other time zones -> UTC) are
@@ -197,7 +207,7 @@ def validate_batch(table: pa.Table, classes: Sequence[str] | None = None) -> pa.
     """
     out = conform_batch(table)
     check_request_ids(out["request_id"])
-    check_values(out, classes)
+    check_values(out, classes, n_features)
     return out
 
 
@@ -230,13 +240,15 @@ def conform_batch(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=PREDICTION_SCHEMA)
 
 
-def check_values(out: pa.Table, classes: Sequence[str] | None = None) -> None:
+def check_values(
+    out: pa.Table, classes: Sequence[str] | None = None, n_features: int | None = None
+) -> None:
     """Every check of `validate_batch` on a conformed batch except request-id uniqueness,
     which `PredictionLog.append` runs once across all of its chunks instead of per chunk."""
     check_in(out["role"], "role", ROLES, "log the serving role of the model")
     if not pc.all(pc.greater(pc.utf8_length(out["model_version"]), 0)).as_py():
         raise StorageError("model_version is empty: log the registry version that predicted")
-    check_features(_matrix(out["features"], "features"))
+    check_features(_matrix(out["features"], "features"), n_features)
     probs = _matrix(out["probs"], "probs")
     check_probs(probs, None if classes is None else len(classes))
     if classes is not None:

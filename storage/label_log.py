@@ -134,7 +134,8 @@ class LabelLog:
         """(ls_task_id, label) of the latest logged event of each Label Studio annotation id."""
         sql = """SELECT ls_annotation_id, ls_task_id, label FROM labels
                  WHERE ls_annotation_id IS NOT NULL QUALIFY row_number() OVER
-                   (PARTITION BY ls_annotation_id ORDER BY ts DESC, filename DESC) = 1"""
+                   (PARTITION BY ls_annotation_id
+                    ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1"""
         con = connect(self.home, "labels")
         try:
             return {ann: (task, label) for ann, task, label in con.execute(sql).fetchall()}

@@ -1,22 +1,27 @@
 """DuckDB views over the Parquet logs, for `queries.py` and the label log's dedup lookup
-(these modules alone use DuckDB).
+(these modules alone use DuckDB, through `duckdb_conn.open_duckdb`).
 
-A connection is in-memory and per call (no database file), so any number of readers and
-writers coexist. Each log appears deduplicated: one row per prediction `request_id` (the
-earliest `ts`, then the earliest file, wins), one row per Label Studio annotation version
-(annotation id and `ts`, its `updated_at`: a corrected annotation has several), one
-queue entry and one seed row per request id. A log with no files yet is an empty table of
-the right schema, so every query still answers (empty table, 0).
+A connection is in-memory and per call (no database file), under `[storage]`'s memory limit,
+so any number of readers and writers coexist. It reads one listing of each log's live parts
+(`log_files`: a merged file, never also the parts it replaces). Each log appears
+deduplicated (`DEDUP`): one row per prediction `request_id` (the earliest `ts`, then the
+earliest file, then row, wins), one row per Label Studio annotation version (annotation id
+and `ts`, its `updated_at`: a corrected annotation has several) and per other label event,
+one queue entry and one seed row per request id. A log with no files yet is an empty table
+of the right schema, so every query still answers (empty table, 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from storage.duckdb_conn import open_duckdb
 from storage.home import DataHome, StorageError
+from storage.parquet_parts import live_parts
 from storage.schemas import (
     ATTRS_TYPE,
     LABEL_SCHEMA,
@@ -26,6 +31,7 @@ from storage.schemas import (
     TS_TYPE,
     VECTOR_TYPE,
 )
+from storage.settings import StorageSettings
 
 
 def _field(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -95,24 +101,108 @@ SCORE_SQL = {
 }
 
 
+# The readers' dedup rules, one per log: (what identifies a row, which copy is kept: the first
+# in this order). `file_index` is the file's position in the name-sorted file list (see
+# `log_files`), so it orders like the path at the cost of an integer. Compaction applies the
+# same rules inside a merged group (`storage/compaction.py`).
+FIRST_LOGGED = "ts, file_index, file_row_number"
+LABEL_EVENT = (
+    "ls_annotation_id, ts, "
+    "CASE WHEN ls_annotation_id IS NULL THEN [request_id, label, source, annotator] END"
+)
+DEDUP = {
+    "predictions": ("request_id", FIRST_LOGGED),
+    "queue": ("request_id", FIRST_LOGGED),
+    "seed": ("request_id", FIRST_LOGGED),
+    # a Label Studio annotation version once; any other event (feedback, seed) once per
+    # (request id, label, source, annotator, ts): a copy of the same event is no new answer
+    "labels": (LABEL_EVENT, "file_index, file_row_number"),
+}
+_SCHEMAS = {
+    "predictions": PREDICTION_SCHEMA,
+    "queue": QUEUE_SCHEMA,
+    "seed": SEED_SCHEMA,
+    "labels": LABEL_SCHEMA,
+}
+
+
 def first_per_request(columns: str, raw: str = "predictions_raw") -> str:
-    """The dedup rule of the `predictions` view (earliest `ts`, then earliest file) on the
-    given columns only: with narrow columns DuckDB never materialises features or inputs."""
+    """The dedup rule of the `predictions` view (earliest `ts`, then earliest file, then row)
+    on the given columns only: with narrow columns DuckDB never materialises features or
+    inputs."""
     return (
         f"SELECT {columns} FROM {raw} "
-        "QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1"
+        f"QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1"
     )
 
 
 def fetch_rows(columns: Sequence[str], chosen: str) -> str:
     """Late materialisation: the wide `columns` of the prediction rows listed by the CTE
-    `chosen` (filename, file_row_number, ts), in (ts, request_id) order. Joining on `ts` too
+    `chosen` (file_index, file_row_number, ts), in (ts, request_id) order. Joining on `ts` too
     lets DuckDB skip the Parquet row groups outside the chosen rows' time range, so features
     and inputs are read for those rows, not for the whole log."""
     return (
         f"SELECT {cols(columns, 'p')} FROM predictions_raw p SEMI JOIN {chosen} c "
-        "ON p.filename = c.filename AND p.file_row_number = c.file_row_number AND p.ts = c.ts "
-        "ORDER BY p.ts, p.request_id"
+        "ON p.file_index = c.file_index AND p.file_row_number = c.file_row_number "
+        "AND p.ts = c.ts ORDER BY p.ts, p.request_id"
+    )
+
+
+def choose_window(
+    con: duckdb.DuckDBPyConnection,
+    n: int,
+    newest: bool = True,
+    where: str = "TRUE",
+    params: dict | None = None,
+    raw: str = "predictions_raw",
+) -> int:
+    """Create the temp table `chosen` (request_id, ts, file_index, file_row_number): the
+    newest (or oldest) `n` rows of the deduplicated log that satisfy `where`, in memory
+    that grows with `n`, not with the log; return how many it holds.
+
+    The first `k` raw rows in window order are taken (a streaming top-k: DuckDB skips the
+    row groups whose `ts` range cannot make it), then those beaten by an earlier copy of
+    their request id are dropped (a join whose hash table holds the k ids); if fewer than
+    `n` remain while more rows exist, `k` grows. Same rows as the dedup view then
+    `ORDER BY ts, request_id LIMIT n`: a row with an earlier copy is never in the view, and
+    every other row ranks as it does there.
+    """
+    order = "DESC" if newest else "ASC"
+    params = dict(params or {})
+    k = n + max(1024, n // 4)
+    while True:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE top_rows AS
+                SELECT request_id, ts, file_index, file_row_number FROM {raw}
+                WHERE {where}
+                ORDER BY ts {order}, request_id {order}, file_index, file_row_number LIMIT $k""",
+            params | {"k": k},
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE chosen AS
+                WITH beaten AS (
+                  SELECT DISTINCT t.file_index, t.file_row_number
+                  FROM top_rows t JOIN {raw} r ON r.request_id = t.request_id
+                  WHERE (r.ts, r.file_index, r.file_row_number)
+                        < (t.ts, t.file_index, t.file_row_number)
+                )
+                SELECT * FROM top_rows t ANTI JOIN beaten b
+                  ON t.file_index = b.file_index AND t.file_row_number = b.file_row_number
+                ORDER BY ts {order}, request_id {order} LIMIT $n""",
+            {"n": n},
+        )
+        got = con.execute("SELECT count(*) FROM chosen").fetchall()[0][0]
+        taken = con.execute("SELECT count(*) FROM top_rows").fetchall()[0][0]
+        if got >= n or taken < k:
+            return int(got)
+        k *= 4
+
+
+def chosen_rows(columns: str) -> str:
+    """The raw prediction rows `choose_window` put in `chosen`, with `columns`."""
+    return (
+        f"SELECT {columns} FROM predictions_raw p SEMI JOIN chosen c "
+        "ON p.file_index = c.file_index AND p.file_row_number = c.file_row_number AND p.ts = c.ts"
     )
 
 
@@ -121,33 +211,20 @@ def cols(names: Sequence[str], alias: str = "") -> str:
     return ", ".join(f'{prefix}"{n}"' for n in names)
 
 
-def _first_per(key: str, schema: pa.Schema, raw: str) -> str:
+def _view(name: str) -> str:
+    key, order = DEDUP[name]
     return (
-        f"SELECT {cols(schema.names)}, filename FROM {raw} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ts, filename) = 1"
+        f"SELECT {cols(_SCHEMAS[name].names)}, file_index, file_row_number FROM {name}_raw "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1"
     )
 
 
-_VIEWS = {
-    "predictions": (
-        PREDICTION_SCHEMA,
-        _first_per("request_id", PREDICTION_SCHEMA, "predictions_raw"),
-    ),
-    "labels": (
-        LABEL_SCHEMA,
-        f"SELECT {cols(LABEL_SCHEMA.names)}, filename FROM labels_raw QUALIFY "
-        "ls_annotation_id IS NULL OR row_number() OVER "
-        "(PARTITION BY ls_annotation_id, ts ORDER BY filename) = 1",
-    ),
-    "queue": (QUEUE_SCHEMA, _first_per("request_id", QUEUE_SCHEMA, "queue_raw")),
-    "seed": (SEED_SCHEMA, _first_per("request_id", SEED_SCHEMA, "seed_raw")),
-}
-
-# The label of a request id is its latest event; `filename` breaks ties.
+# The label of a request id is its latest event; the later file, then row, breaks ties.
 LATEST_LABEL = """
 latest AS (
   SELECT request_id, label, source FROM labels
-  QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts DESC, filename DESC) = 1
+  QUALIFY row_number() OVER
+    (PARTITION BY request_id ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1
 )"""
 
 
@@ -155,26 +232,43 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(home: DataHome, *sources: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with a deduplicated view per requested log."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")  # library code: no bars in flow logs
-    for name in sources:
-        schema, view = _VIEWS[name]
-        folder = getattr(home, name)
-        if folder.is_dir() and next(folder.rglob("*.parquet"), None) is not None:
-            glob = literal(f"{folder}/**/*.parquet")
-            con.execute(
-                f"CREATE TEMP VIEW {name}_raw AS SELECT * FROM read_parquet({glob}, "
-                "hive_partitioning=true, union_by_name=true, filename=true, "
-                "file_row_number=true)"
-            )
-        else:
-            empty = schema.empty_table().append_column("filename", pa.array([], pa.string()))
-            empty = empty.append_column("file_row_number", pa.array([], pa.int64()))
-            con.register(f"{name}_raw", empty)
-        con.execute(f"CREATE TEMP VIEW {name} AS {view}")
+def log_files(folder: Path) -> list[str]:
+    """The readers' one snapshot of a log: its live parts (`parquet_parts.live_parts`: a
+    merged file, never also the parts it replaces), sorted by path, so that every statement
+    of a query sees the same files and `file_index` means the same file in each (a writer
+    may add a part, or compaction remove one, meanwhile)."""
+    return [str(p) for p in live_parts(folder)]
+
+
+def connect(
+    home: DataHome, *sources: str, settings: StorageSettings | None = None
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection (under `[storage]`'s memory limit and threads) with a
+    deduplicated view per requested log."""
+    con = open_duckdb(settings)
+    try:
+        for name in sources:
+            files = log_files(getattr(home, name))
+            if files:
+                listed = "[" + ", ".join(literal(f) for f in files) + "]"
+                con.execute(
+                    f"CREATE TEMP VIEW {name}_raw AS SELECT *, file_index FROM read_parquet("
+                    f"{listed}, hive_partitioning=true, union_by_name=true, filename=true, "
+                    "file_row_number=true)"
+                )
+            else:
+                empty = _SCHEMAS[name].empty_table()
+                for column, type_ in (
+                    ("filename", pa.string()),
+                    ("file_row_number", pa.int64()),
+                    ("file_index", pa.uint64()),
+                ):
+                    empty = empty.append_column(column, pa.array([], type_))
+                con.register(f"{name}_raw", empty)
+            con.execute(f"CREATE TEMP VIEW {name} AS {_view(name)}")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -5,6 +5,10 @@ which the readers' `*.parquet` glob never matches), fsynced, then renamed into p
 that dies mid-write leaves only its temp file; `clean_leftovers` removes those once the pid
 encoded in the name is gone.
 
+Compaction (`storage/compaction.py`) publishes merged files the same way; a merged file names
+the parts it replaces in its metadata, and `live_parts` is what readers list: the merged
+file without those parts.
+
 `ParquetLayout` says which columns get dictionary encoding and min/max statistics: a log of
 float vectors wastes time building dictionaries and statistics nobody reads (readers prune on
 `ts`, `model_version` and `role`, never on a vector element).
@@ -12,6 +16,8 @@ float vectors wastes time building dictionaries and statistics nobody reads (rea
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import socket
@@ -30,6 +36,8 @@ from storage.atomic import fsync_dir
 TMP_SUFFIX = ".parquet.tmp"
 _TMP_RE = re.compile(r"^\.[0-9a-f]{8}\.pid(?P<pid>\d+)\.(?P<host>[A-Za-z0-9_-]*)\.parquet\.tmp\Z")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+STAMP_FORMAT = "%Y%m%dT%H%M%S%fZ"
+_STAMP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*?-(?P<stamp>\d{8}T\d{12}Z)-")
 # A temp file from another host cannot be checked by pid: remove it only when clearly stale.
 FOREIGN_STALE_SECONDS = 24 * 3600
 
@@ -89,13 +97,28 @@ class ParquetLayout:
 DEFAULT_LAYOUT = ParquetLayout()
 
 
+def temp_path(folder: Path) -> Path:
+    """A hidden temporary name in `folder` that readers never glob and that `clean_leftovers`
+    removes once this process is gone."""
+    return Path(folder) / f".{uuid.uuid4().hex[:8]}.pid{os.getpid()}.{_host()}{TMP_SUFFIX}"
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Make a fully written, fsynced temp file visible under its final name, durably."""
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return final
+
+
 def write_part(
     table: pa.Table, folder: Path, prefix: str = "part", layout: ParquetLayout = DEFAULT_LAYOUT
 ) -> Path:
     """Write `table` as one new Parquet file in `folder` and return its final path.
 
-    The final name `<prefix>-<utc ts>-<pid>-<uuid8>.parquet` sorts by write time, which the
-    readers use as the tie-break when one request id was logged twice at the same `ts`.
+    The final name `<prefix>-<utc ts>-<pid>-<uuid8>.parquet` sorts by the time the part became
+    visible (the stamp is taken after the write, just before the rename), which the readers
+    use as the tie-break when one request id was logged twice at the same `ts`, and which
+    compaction relies on: a part that appears later never sorts before one already there.
     """
     if not _PREFIX_RE.match(prefix):
         raise ValueError(
@@ -103,21 +126,80 @@ def write_part(
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    pid, tag = os.getpid(), uuid.uuid4().hex[:8]
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    tmp = folder / f".{tag}.pid{pid}.{_host()}{TMP_SUFFIX}"
-    final = folder / f"{prefix}-{stamp}-{pid}-{tag}.parquet"
+    tmp = temp_path(folder)
     try:
         with open(tmp, "wb") as f:
             pq.write_table(table, f, **layout.write_options(table.schema))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, final)
+        stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
+        final = folder / f"{prefix}-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(folder)
     return final
+
+
+def part_stamp(name: str) -> datetime | None:
+    """When a part named by `write_part` (or a compacted file named after one) became
+    visible; None for a name this module did not make."""
+    m = _STAMP_RE.match(name)
+    if m is None:
+        return None
+    return datetime.strptime(m["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def visible_parts(folder: Path) -> list[Path]:
+    """The Parquet files directly in `folder`, in name order (the readers' tie-break order),
+    superseded ones included."""
+    try:
+        return sorted(p for p in Path(folder).iterdir() if p.name.endswith(".parquet"))
+    except FileNotFoundError:
+        return []
+
+
+# A merged file (written by compaction) names the parts it replaces in its Parquet metadata.
+META_SOURCES = b"loopwright.compacted_from"
+META_AT = b"loopwright.compacted_at"
+MERGED_RE = re.compile(r"-c[0-9a-f]{8}\.parquet\Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _merged_meta(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], str | None]:
+    try:
+        meta = pq.read_metadata(path).metadata or {}
+    except (FileNotFoundError, OSError, pa.ArrowInvalid):
+        return (), None
+    if META_SOURCES not in meta:
+        return (), None
+    at = meta[META_AT].decode() if META_AT in meta else None
+    return tuple(json.loads(meta[META_SOURCES])), at
+
+
+def compacted_from(path: Path) -> tuple[list[str], datetime | None]:
+    """The names of the parts (in the same folder) a merged file replaces, and when it was
+    written; ([], None) for a part an append wrote. Footers are read once per file version."""
+    if not MERGED_RE.search(path.name):
+        return [], None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return [], None
+    sources, at = _merged_meta(str(path), st.st_mtime_ns, st.st_size)
+    return list(sources), (datetime.fromisoformat(at) if at else None)
+
+
+def live_parts(root: Path) -> list[Path]:
+    """The files a reader should read under `root` (recursively), sorted by path: every
+    visible part except those a merged file replaces. Listing after a merge gives the merged
+    file alone; listing before gives its sources alone; never both, and a merged file
+    whose sources a crash left behind hides them."""
+    if not Path(root).is_dir():
+        return []
+    files = sorted(Path(root).rglob("*.parquet"))
+    hidden = {p.parent / s for p in files for s in compacted_from(p)[0]}
+    return [p for p in files if p not in hidden]
 
 
 def clean_leftovers(root: Path) -> int:

@@ -30,10 +30,14 @@ def audit_count(budget: int, audit_share: float) -> int:
 
 
 def combine_picks(rows: pa.Table, budget: int, strategy: str, audit_share: float) -> pa.Table:
-    """`rows`: kind ('draw' rows in random order, 'top' rows by score), request_id, score, n
-    (eligible rows). Returns PICKS_SCHEMA: audit picks, then uncertainty (or random) picks;
-    the number of eligible candidates is in the schema metadata (`eligible`)."""
+    """`rows`: kind ('draw' rows in random order, 'top' rows by score, one 'counts' row),
+    request_id, score, n (eligible rows), hidden (candidates left out: nothing a labeler can
+    be shown). Returns PICKS_SCHEMA: audit picks, then uncertainty (or random) picks; the
+    numbers of eligible and left-out candidates are in the schema metadata (`eligible`,
+    `not_shown`)."""
     n_eligible = rows.column("n")[0].as_py() if rows.num_rows else 0
+    counted = "hidden" in rows.column_names  # curation_picks(shown=...) counted the left-out
+    hidden = rows.column("hidden")[0].as_py() if counted and rows.num_rows else 0
     budget = min(int(budget), int(n_eligible))
     n_audit = audit_count(budget, audit_share)
     drawn = rows.filter(pc.equal(rows.column("kind"), "draw"))
@@ -61,4 +65,6 @@ def combine_picks(rows: pa.Table, budget: int, strategy: str, audit_share: float
             ),
         },
         schema=PICKS_SCHEMA,
-    ).replace_schema_metadata({"eligible": str(int(n_eligible))})
+    ).replace_schema_metadata(
+        {"eligible": str(int(n_eligible))} | ({"not_shown": str(int(hidden))} if counted else {})
+    )

@@ -35,6 +35,7 @@ __all__ = [
     "complete_batch",
     "make_batch",
     "validate_batch",
+    "without_ids",
 ]
 DERIVED = ("pred", "confidence", "margin", "entropy")
 
@@ -179,7 +180,11 @@ class PredictionLog:
         return f"{self.home.predictions}/**/*.parquet"
 
     def append(
-        self, table: pa.Table, classes: Sequence[str] | None = None, chunk_rows: int = 100_000
+        self,
+        table: pa.Table,
+        classes: Sequence[str] | None = None,
+        chunk_rows: int = 100_000,
+        n_features: int | None = None,
     ) -> int:
         """Validate and write `table`; return the number of rows written.
 
@@ -187,8 +192,10 @@ class PredictionLog:
         nothing; request ids are checked once across all chunks. The validated chunks are
         kept for the write (zero-copy slices of `table` when it is already in the contract
         schema, at most one narrower copy when a cast was needed), so validation runs once.
-        Each chunk of `chunk_rows` becomes one part per date. The same request id appended in
-        two calls is stored twice; readers keep the first.
+        Each chunk of `chunk_rows` becomes one part per date. `n_features`, when given, is
+        the length every `features` row must have. The same request id appended in two calls
+        is stored twice and readers keep the first: callers that take ids from outside drop
+        the already logged ones first (`without_ids`) and say how many they ignored.
         """
         if chunk_rows < 1:
             raise StorageError(f"chunk_rows is {chunk_rows}: pass a positive number of rows")
@@ -197,7 +204,7 @@ class PredictionLog:
         chunks = []
         for start in range(0, table.num_rows, chunk_rows):
             chunk = conform_batch(table.slice(start, chunk_rows))
-            check_values(chunk, classes)
+            check_values(chunk, classes, n_features)
             chunks.append(chunk)
         ids = [a for c in chunks for a in c["request_id"].chunks]
         check_request_ids(pa.chunked_array(ids, pa.string()))
@@ -206,3 +213,11 @@ class PredictionLog:
             write_partitioned(chunk, self.home.predictions, "ts", PREDICTION_LAYOUT)
             written += chunk.num_rows
         return written
+
+
+def without_ids(table: pa.Table, ids: set[str]) -> pa.Table:
+    """`table` without the rows whose request id is in `ids` (e.g. already logged ones)."""
+    if not ids:
+        return table
+    drop = pc.is_in(table.column("request_id"), value_set=pa.array(sorted(ids), pa.string()))
+    return table.filter(pc.invert(drop))

@@ -15,11 +15,13 @@ import pyarrow as pa
 from storage.home import DataHome
 from storage.log_views import (
     AUDIT_SCHEMA,
+    FIRST_LOGGED,
     LABELED_SCHEMA,
     LATEST_LABEL,
     PICKS_SCHEMA,
     QUEUED_SCHEMA,
     check_rows,
+    choose_window,
     cols,
     conform,
     connect,
@@ -28,22 +30,43 @@ from storage.log_views import (
     prediction_schema,
 )
 from storage.queries_curation import CurationQueries
+from storage.settings import StorageSettings
 
 __all__ = ["AUDIT_SCHEMA", "LABELED_SCHEMA", "PICKS_SCHEMA", "QUEUED_SCHEMA", "Queries"]
 
 
-class Queries(CurationQueries):
-    """`Queries(home).candidates(2000)`: read-only; opens one DuckDB connection per call."""
+# A part can vanish between listing the files and opening them (compaction deletes merged
+# parts after a grace period); the query is then run again on a fresh listing.
+ATTEMPTS = 5
 
-    def __init__(self, home: DataHome) -> None:
+
+def vanished(err: duckdb.Error) -> bool:
+    text = str(err)
+    return isinstance(err, duckdb.IOException) and (
+        "No files found" in text or "No such file" in text
+    )
+
+
+class Queries(CurationQueries):
+    """`Queries(home).candidates(2000)`: read-only; opens one DuckDB connection per call,
+    under `settings` (`[storage]`: memory limit, threads)."""
+
+    def __init__(self, home: DataHome, settings: StorageSettings | None = None) -> None:
         self.home = home
+        self.settings = settings or StorageSettings()
 
     def _run(self, sources: Sequence[str], fn):
-        con = connect(self.home, *sources)
-        try:
-            return fn(con)
-        finally:
-            con.close()
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                con = connect(self.home, *sources, settings=self.settings)
+                try:
+                    return fn(con)
+                finally:
+                    con.close()
+            except duckdb.Error as err:
+                if attempt == ATTEMPTS or not vanished(err):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _table(self, sql: str, params: dict, schema: pa.Schema, *sources: str) -> pa.Table:
         def go(con: duckdb.DuckDBPyConnection) -> pa.Table:
@@ -59,22 +82,22 @@ class Queries(CurationQueries):
         if model_version is None:
             sql = "SELECT count(DISTINCT request_id) FROM predictions_raw"
             return int(self._rows(sql, {}, "predictions")[0][0])
-        sql = "SELECT count(*) FROM predictions WHERE model_version = $mv"
+        keys = first_per_request("request_id, model_version")
+        sql = f"SELECT count(*) FROM ({keys}) WHERE model_version = $mv"
         return int(self._rows(sql, {"mv": model_version}, "predictions")[0][0])
 
     def _window(self, n_rows: int, model_version: str | None, columns, newest: bool) -> pa.Table:
+        """The newest (oldest) `n_rows` deduplicated rows, chosen by `choose_window` in
+        memory that grows with `n_rows`, not with the log; then their wide columns."""
         check_rows(n_rows, "n_rows")
         schema = prediction_schema(columns)
-        order = "DESC" if newest else "ASC"
-        keys = first_per_request("request_id, ts, model_version, filename, file_row_number")
-        sql = f"""
-            WITH chosen AS (
-              SELECT filename, file_row_number, ts FROM ({keys})
-              WHERE $mv IS NULL OR model_version = $mv
-              ORDER BY ts {order}, request_id {order} LIMIT $n
-            )
-            {fetch_rows(schema.names, "chosen")}"""
-        return self._table(sql, {"mv": model_version, "n": n_rows}, schema, "predictions")
+
+        def go(con: duckdb.DuckDBPyConnection) -> pa.Table:
+            where = "$mv IS NULL OR model_version = $mv"
+            choose_window(con, n_rows, newest, where, {"mv": model_version})
+            return conform(con.sql(fetch_rows(schema.names, "chosen")).to_arrow_table(), schema)
+
+        return self._run(("predictions",), go)
 
     def recent_predictions(
         self, n_rows: int, model_version: str | None = None, columns: Sequence[str] | None = None
@@ -98,8 +121,8 @@ class Queries(CurationQueries):
             WITH {LATEST_LABEL},
             per_annotator AS (
               SELECT request_id, annotator, label FROM labels
-              QUALIFY row_number() OVER
-                (PARTITION BY request_id, annotator ORDER BY ts DESC, filename DESC) = 1
+              QUALIFY row_number() OVER (PARTITION BY request_id, annotator
+                ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1
             ),
             agreement AS (
               SELECT request_id, count(DISTINCT annotator) AS n_annotators,
@@ -109,7 +132,7 @@ class Queries(CurationQueries):
             logged AS (  -- the `predictions` dedup rule, on labeled ids only (not the whole log)
               SELECT request_id, ts, features, "input", attrs FROM predictions_raw r
               WHERE r.request_id IN (SELECT request_id FROM latest)
-              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1
+              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1
             ),
             examples AS (
               SELECT request_id, ts, features, "input", attrs, 1 AS origin FROM logged
@@ -136,10 +159,15 @@ class Queries(CurationQueries):
         check_rows(last_n, "last_n")
         sql = f"""
             WITH {LATEST_LABEL},
+            logged AS (  -- the `predictions` dedup rule, on labeled ids only
+              SELECT request_id, ts, model_version, pred FROM predictions_raw r
+              WHERE r.request_id IN (SELECT request_id FROM latest)
+              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1
+            ),
             audited AS (
               SELECT p.request_id, p.ts, p.model_version, p.pred, l.label,
                      p.pred = l.label AS correct
-              FROM predictions p JOIN latest l USING (request_id)
+              FROM logged p JOIN latest l USING (request_id)
               WHERE EXISTS (SELECT 1 FROM queue q
                             WHERE q.request_id = p.request_id AND q.reason = 'audit')
                 AND ($mv IS NULL OR p.model_version = $mv)
@@ -156,7 +184,7 @@ class Queries(CurationQueries):
             WITH shown AS (  -- the `predictions` dedup rule, on queued ids only
               SELECT request_id, {cols(QUEUED_SCHEMA.names[5:])} FROM predictions_raw r
               WHERE r.request_id IN (SELECT request_id FROM queue)
-              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1
+              QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1
             )
             SELECT q.request_id, q.reason, q.score, q.ls_task_id, q.ts AS queued_at,
                    {cols(QUEUED_SCHEMA.names[5:], "p")}
@@ -191,7 +219,13 @@ class Queries(CurationQueries):
                 "pos": pa.array(range(len(request_ids)), pa.int64()),
             }
         )
-        sql = f"""SELECT {cols(schema.names, "p")} FROM predictions p
+        sql = f"""WITH logged AS (  -- the `predictions` dedup rule, on the wanted ids only
+                    SELECT * FROM predictions_raw r
+                    WHERE r.request_id IN (SELECT request_id FROM wanted)
+                    QUALIFY row_number() OVER
+                      (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1
+                  )
+                  SELECT {cols(schema.names, "p")} FROM logged p
                   JOIN (SELECT request_id, min(pos) AS pos FROM wanted GROUP BY request_id) w
                   USING (request_id) ORDER BY w.pos"""
 
@@ -205,9 +239,11 @@ class Queries(CurationQueries):
         """Which of `request_ids` exist as a prediction or a seed example (labels for anything
         else have nothing to join to)."""
         wanted = pa.table({"request_id": pa.array(list(request_ids), pa.string())})
-        sql = """SELECT DISTINCT w.request_id FROM wanted w
-                 WHERE EXISTS (SELECT 1 FROM predictions_raw p WHERE p.request_id = w.request_id)
-                    OR EXISTS (SELECT 1 FROM seed_raw s WHERE s.request_id = w.request_id)"""
+        # two semi joins, each with the wanted ids as its hash table (an OR of EXISTS would
+        # build one over the whole log)
+        sql = """SELECT request_id FROM wanted w SEMI JOIN predictions_raw p USING (request_id)
+                 UNION
+                 SELECT request_id FROM wanted w SEMI JOIN seed_raw s USING (request_id)"""
 
         def go(con: duckdb.DuckDBPyConnection) -> set[str]:
             con.register("wanted", wanted)

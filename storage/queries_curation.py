@@ -8,24 +8,37 @@ A mixin of `storage.queries.Queries` (it uses its `home`, `_run` and `_table`), 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
+from storage.duckdb_conn import open_duckdb
+from storage.home import StorageError
 from storage.log_views import (
     CANDIDATE_COLUMNS,
     SCORE_SQL,
     check_rows,
+    choose_window,
+    chosen_rows,
     cols,
     fetch_rows,
     first_per_request,
     literal,
+    log_files,
     prediction_schema,
 )
 from storage.picks import check_pick_args, combine_picks
+
+# Which rows a labeler can be shown, for `curation_picks(shown=...)`.
+SHOWN_SQL = {
+    None: "TRUE",
+    "input": 'p."input" IS NOT NULL',
+    "input_or_uri": 'p."input" IS NOT NULL OR p.input_uri IS NOT NULL',
+}
 
 
 class CurationQueries:
@@ -35,10 +48,10 @@ class CurationQueries:
         """Among the latest `window_rows` champion predictions, those neither queued nor labeled:
         what curation may still send to annotators."""
         check_rows(window_rows, "window_rows")
-        keys = first_per_request("request_id, ts, role, filename, file_row_number")
+        keys = first_per_request("request_id, ts, role, file_index, file_row_number")
         sql = f"""
             WITH recent AS (
-              SELECT request_id, filename, file_row_number, ts FROM ({keys})
+              SELECT request_id, file_index, file_row_number, ts FROM ({keys})
               WHERE role = 'champion' ORDER BY ts DESC, request_id DESC LIMIT $n
             ),
             chosen AS (
@@ -57,38 +70,41 @@ class CurationQueries:
         newest: bool = True,
         columns: Sequence[str] = ("features", "pred", "confidence"),
         batch_rows: int = 131_072,
-        memory_limit_mb: int = 1024,
+        memory_limit_mb: int | None = None,
         role: str | None = None,
         sample_rows: int | None = None,
         seed: int = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        exclude_model_version: str | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The same rows as `recent_predictions` (or `first_predictions` when `newest` is
         False), streamed as Arrow batches in no particular order, in bounded memory: what a
         drift check over millions of rows reads (`curation.drift.compute_drift_streaming`).
 
         The window is chosen on the small key columns first (dedup by request id, newest or
-        oldest `n_rows`, of one `role` if given), then only its rows' wide columns are read,
-        from the Parquet row groups inside the window's time range. `sample_rows` keeps a
-        seeded uniform sample of the window (ordered by a hash of the request id, as the
-        curation audit draw). DuckDB may spill to a temporary folder beyond `memory_limit_mb`.
+        oldest `n_rows` (None: all), of one `role` if given, with `start` <= ts < `end` and
+        a model version other than `exclude_model_version` if given), then only its rows'
+        wide columns are read, from the Parquet row groups inside the window's time range.
+        `sample_rows` keeps a seeded uniform sample of the window (ordered by a hash of the
+        request id, as the curation audit draw). DuckDB may spill to a temporary folder
+        beyond `memory_limit_mb` (default: `[storage] memory_limit_mb`, as every reader).
         """
-        check_rows(n_rows, "n_rows")
+        check_rows(n_rows, "n_rows", allow_none=True)
         check_rows(sample_rows, "sample_rows", allow_none=True)
         check_rows(batch_rows, "batch_rows")
-        check_rows(memory_limit_mb, "memory_limit_mb")
+        check_rows(memory_limit_mb, "memory_limit_mb", allow_none=True)
         schema = prediction_schema(columns)
         order = "DESC" if newest else "ASC"
-        files = sorted(str(f) for f in self.home.predictions.rglob("*.parquet"))
+        files = log_files(self.home.predictions)  # live parts: never a merged file and its sources
         if not files or n_rows == 0:
             return
-        spill = tempfile.mkdtemp(prefix="loopwright-duckdb-")
-        con = duckdb.connect()
+        settings = self.settings
+        if memory_limit_mb is not None:
+            settings = dataclasses.replace(settings, memory_limit_mb=int(memory_limit_mb))
+        con = open_duckdb(settings)
+        spill = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
         try:
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET enable_progress_bar = false")
-            con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
-            con.execute(f"SET temp_directory = {literal(spill)}")
-            con.execute("SET preserve_insertion_order = false")
             # one fixed file list, so that file_index means the same file in both statements
             # even if a writer adds a part in between
             con.execute(
@@ -97,21 +113,31 @@ class CurationQueries:
                 + "], hive_partitioning=true, union_by_name=true, filename=true, "
                 "file_row_number=true)"
             )
-            keys = first_per_request(
-                "request_id, ts, model_version, role, file_index, file_row_number"
-            )
+            where = """($mv IS NULL OR model_version = $mv) AND ($role IS NULL OR role = $role)
+                    AND ($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end)
+                    AND ($xmv IS NULL OR model_version IS DISTINCT FROM $xmv)"""
+            filters = {"mv": model_version, "role": role, "start": start, "end": end}
+            filters["xmv"] = exclude_model_version
+            columns = "request_id, ts, model_version, role, file_index, file_row_number"
+            if n_rows is None:
+                keys = first_per_request(columns)
+            else:  # the window first, in memory of its size (`choose_window`), not the log's
+                choose_window(con, n_rows, newest, where, filters)
+                keys = chosen_rows(columns)
             sample = (
                 ""
                 if sample_rows is None
                 else "ORDER BY hash(request_id || $salt), request_id LIMIT $k"
             )
+            limit = "" if n_rows is None else "LIMIT $n"
             con.execute(
                 f"""CREATE TEMP TABLE win AS SELECT fi, frn, ts FROM (
                   SELECT file_index AS fi, file_row_number AS frn, ts, request_id FROM ({keys})
-                  WHERE ($mv IS NULL OR model_version = $mv) AND ($role IS NULL OR role = $role)
-                  ORDER BY ts {order}, request_id {order} LIMIT $n
+                  WHERE {where}
+                  ORDER BY ts {order}, request_id {order} {limit}
                 ) {sample}""",
-                {"mv": model_version, "role": role, "n": n_rows}
+                filters
+                | ({} if n_rows is None else {"n": n_rows})
                 | ({} if sample_rows is None else {"k": sample_rows, "salt": f"#{int(seed)}"}),
             )
             lo, hi = con.execute("SELECT min(ts), max(ts) FROM win").fetchall()[0]
@@ -134,6 +160,7 @@ class CurationQueries:
         strategy: str,
         audit_share: float = 0.2,
         seed: int = 0,
+        shown: str | None = None,
     ) -> pa.Table:
         """What to send for labels, decided inside DuckDB: `curation.sampling.select`'s rule
         over `candidates(window_rows)` (`None`: every champion row), without moving the
@@ -144,33 +171,58 @@ class CurationQueries:
         on row order), then the top uncertainty scores (ties to the smaller request id), or
         random picks under strategy "random". Scores come from the logged `confidence`,
         `margin` and `entropy` columns, as `select` computes them when a table has no probs.
+
+        `shown` keeps only rows a labeler can be shown: "input" (an `input` was logged) or
+        "input_or_uri" (an `input` or an `input_uri`); None keeps every row. The metadata says
+        how many candidates were `eligible` and how many were left out as `not_shown`; only
+        the candidates' own rows are read for it (late, inside their time range).
         """
         check_rows(window_rows, "window_rows", allow_none=True)
         check_pick_args(budget, strategy, audit_share, SCORE_SQL)
-        keys = first_per_request("request_id, ts, role, confidence, margin, entropy")
-        window = "" if window_rows is None else "ORDER BY ts DESC, request_id DESC LIMIT $n"
+        if shown not in SHOWN_SQL:
+            raise StorageError(f"shown = {shown!r}: use one of {list(SHOWN_SQL)}")
+        columns = "request_id, ts, role, confidence, margin, entropy, file_index, file_row_number"
+        # a window is chosen first (`choose_window`), in memory of the window's size
+        keys = first_per_request(columns) if window_rows is None else chosen_rows(columns)
+        visible = (
+            "candidates"
+            if shown is None
+            else f"""(SELECT c.* FROM candidates c SEMI JOIN predictions_raw p
+                  ON p.file_index = c.file_index AND p.file_row_number = c.file_row_number
+                  AND p.ts = c.ts AND ({SHOWN_SQL[shown]}))"""
+        )
+        hidden = "" if shown is None else ", hidden"
         sql = f"""
             WITH recent AS (
-              SELECT * FROM ({keys}) WHERE role = 'champion' {window}
+              SELECT * FROM ({keys}) WHERE role = 'champion'
+            ),
+            candidates AS (
+              SELECT * FROM recent r
+              WHERE NOT EXISTS (SELECT 1 FROM queue_raw q WHERE q.request_id = r.request_id)
+                AND NOT EXISTS (SELECT 1 FROM labels_raw l WHERE l.request_id = r.request_id)
             ),
             eligible AS (
               SELECT request_id, {SCORE_SQL[strategy]} AS score,
                      hash(request_id || $salt) AS draw
-              FROM recent r
-              WHERE NOT EXISTS (SELECT 1 FROM queue_raw q WHERE q.request_id = r.request_id)
-                AND NOT EXISTS (SELECT 1 FROM labels_raw l WHERE l.request_id = r.request_id)
+              FROM {visible} v
+            ),
+            counts AS (
+              SELECT (SELECT count(*) FROM eligible) AS n,
+                     (SELECT count(*) FROM candidates) - (SELECT count(*) FROM eligible) AS hidden
             ),
             audit AS (SELECT * FROM eligible ORDER BY draw, request_id LIMIT $budget),
             top AS (SELECT * FROM eligible ORDER BY score DESC, request_id LIMIT $budget)
-            SELECT 'draw' AS kind, request_id, score, draw, (SELECT count(*) FROM eligible) AS n
-            FROM audit
+            SELECT 'draw' AS kind, request_id, score, draw, n{hidden} FROM audit, counts
             UNION ALL
-            SELECT 'top', request_id, score, draw, (SELECT count(*) FROM eligible) FROM top"""
+            SELECT 'top', request_id, score, draw, n{hidden} FROM top, counts
+            UNION ALL
+            SELECT 'counts', NULL, NULL, NULL, n{hidden} FROM counts"""
         params = {"budget": int(budget), "salt": f"#{int(seed)}"}
-        if window_rows is not None:
-            params["n"] = window_rows
-        rows = self._run(
-            ("predictions", "queue", "labels"),
-            lambda con: con.sql(sql, params=params).to_arrow_table(),
-        )
+
+        def go(con: duckdb.DuckDBPyConnection) -> pa.Table:
+            if window_rows is not None:
+                choose_window(con, window_rows, True, "role = 'champion'")
+            return con.sql(sql, params=params).to_arrow_table()
+
+        rows = self._run(("predictions", "queue", "labels"), go)
         return combine_picks(rows, budget, strategy, audit_share)

@@ -16,7 +16,7 @@ import pickle
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -291,6 +291,41 @@ class Registry:
                     "re-read it and decide again"
                 )
             return self._move(data, alias, version, reason, actor, "set")
+
+    def promote(
+        self,
+        version: str,
+        *,
+        reason: str,
+        actor: str = "loopwright",
+        task: str | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> dict:
+        """Make `version` champion by an explicit decision (a person's, when the gate could
+        not judge); return the history event.
+
+        Refused: a version of another task or class list (it would serve wrong answers), a
+        corrupted one (its sha256 is checked by loading it), the current champion. The move
+        is a compare-and-swap against the champion read here, so a concurrent move wins
+        and this one raises `AliasConflict` instead of silently undoing it.
+        """
+        self._check_reason(reason, actor)
+        meta = self.meta(version)
+        if task is not None and meta.get("task") != task:
+            raise StorageError(
+                f"model {version} is a {meta.get('task')!r} model and the configured task is "
+                f"{task!r}: promote a version trained for {task!r} (see loopwright status)"
+            )
+        if classes is not None and list(meta.get("classes") or []) != [str(c) for c in classes]:
+            raise StorageError(
+                f"model {version} predicts classes {meta.get('classes')}, the task has "
+                f"{list(classes)}: promote a version trained on this task's classes"
+            )
+        self.load(version)  # a corrupted model is never promoted
+        current = self.aliases().get("champion")
+        if current == version:
+            raise StorageError(f"model {version} is already champion: nothing to promote")
+        return self.set_alias("champion", version, reason=reason, actor=actor, expected=current)
 
     @staticmethod
     def _previous_champion(history: list[dict]) -> str | None:

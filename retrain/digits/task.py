@@ -16,7 +16,7 @@ from PIL import Image
 
 from retrain.digits.expectations import default_expectations
 from retrain.digits.model import DigitsCNN
-from retrain.task import Task
+from retrain.task import Task, image_labeling_config
 
 CLASSES = tuple(str(d) for d in range(10))
 INPUT_SHAPE = (1, 8, 8)
@@ -69,14 +69,7 @@ def render(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-LABELING_CONFIG = (
-    "<View>\n"
-    '  <Image name="image" value="$image"/>\n'
-    '  <Choices name="label" toName="image" choice="single" showInLine="true">\n'
-    + "".join(f'    <Choice value="{c}"/>\n' for c in CLASSES)
-    + "  </Choices>\n"
-    "</View>\n"
-)
+LABELING_CONFIG = image_labeling_config(CLASSES)
 
 TASK = Task(
     name="digits",

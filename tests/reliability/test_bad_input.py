@@ -233,7 +233,8 @@ CASES: dict[str, Case] = {
         ("labelstudio.url holds a user name or password", "LOOPWRIGHT_LABELSTUDIO_TOKEN"),
     ),
     "config-url-unreachable": Case(
-        args("curate"),
+        # sync-labels, not curate: curate with nothing to send never contacts Label Studio
+        args("sync-labels"),
         ("cannot reach Label Studio at http://127.0.0.1:9", "start it with `make labelstudio-up`"),
         env={"LOOPWRIGHT_LABELSTUDIO__RETRIES": "0"},
     ),

@@ -128,6 +128,17 @@ def register(home: str, seed: str) -> None:
 def load_writer(home: str, seconds: str, rows: str, pool: str, out: str) -> None:
     """Log digit predictions (inputs and features from the `pool` Parquet file) as fast as
     possible for `seconds`; write "rows appends seconds peak_rss_mb" to `out`."""
+    _load(home, rows, pool, out, seconds=float(seconds))
+
+
+def load_appends(home: str, appends: str, rows: str, pool: str, out: str, tag: str = "") -> None:
+    """As `load_writer`, but a fixed amount of work: `appends` appends of `rows` rows each, so
+    that the log the readers face does not depend on the machine's speed."""
+    _load(home, rows, pool, out, appends=int(appends), tag=tag)
+
+
+def _load(home, rows, pool, out, seconds: float | None = None, appends: int | None = None,
+          tag: str = "") -> None:  # fmt: skip
     import pyarrow.parquet as pq
 
     from storage.home import DataHome
@@ -139,13 +150,20 @@ def load_writer(home: str, seconds: str, rows: str, pool: str, out: str) -> None
     rng = np.random.default_rng(os.getpid())
     plog = PredictionLog(DataHome(Path(home)))
     n = int(rows)
+    name = tag or str(os.getpid())
     say("READY")
     t0, i, total = time.perf_counter(), 0, 0
-    while time.perf_counter() - t0 < float(seconds):
+
+    def more() -> bool:
+        if appends is not None:
+            return i < appends
+        return time.perf_counter() - t0 < seconds
+
+    while more():
         pick = rng.integers(0, len(inputs), n)
         probs = rng.dirichlet(np.full(len(CLASSES), 0.3), size=n)
         batch = make_batch(
-            request_ids=[f"load-{os.getpid()}-{i:06d}-{j:05d}" for j in range(n)],
+            request_ids=[f"load-{name}-{i:06d}-{j:05d}" for j in range(n)],
             features=features[pick],
             probs=probs,
             classes=CLASSES,
@@ -162,6 +180,43 @@ def load_writer(home: str, seconds: str, rows: str, pool: str, out: str) -> None
     say("DONE")
 
 
+def compact(
+    home: str,
+    target_mb: str,
+    grace_s: str,
+    rounds: str = "1",
+    stop: str = "",
+    pause_s: str = "0",
+    hold_s: str = "0",
+) -> None:
+    """Compact the prediction log `rounds` times (until the file `stop` exists, if given,
+    `pause_s` apart), printing each step (`merging ...`, `writing <temp>`, `published ...`)
+    as it happens, then `ROUND <n> <merged files> <deleted parts>`. `hold_s`: stay that long
+    in each merged file's write (a slow disk), so that a kill can land there for sure."""
+    from storage.compaction import compact_log
+    from storage.home import DataHome
+    from storage.settings import StorageSettings
+
+    settings = StorageSettings(
+        compact_target_mb=int(target_mb), compact_grace_s=int(grace_s), compact_min_age_s=0,
+        compact_min_parts=2,
+    )  # fmt: skip
+    home_ = DataHome(Path(home))
+
+    def hear(event: str) -> None:
+        say(event)
+        if event.startswith("writing"):
+            time.sleep(float(hold_s))
+
+    say("READY")
+    n = 0
+    while not (Path(stop).exists() if stop else n >= int(rounds)):
+        report = compact_log(home_, "predictions", settings, on_event=hear)
+        n += 1
+        say(f"ROUND {n} {report.groups} {report.deleted}")
+        time.sleep(float(pause_s))
+
+
 COMMANDS = {
     "log": log,
     "write": write,
@@ -169,6 +224,8 @@ COMMANDS = {
     "rollback": rollback,
     "register": register,
     "load_writer": load_writer,
+    "load_appends": load_appends,
+    "compact": compact,
 }
 
 if __name__ == "__main__":

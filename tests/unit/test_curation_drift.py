@@ -1,4 +1,6 @@
-"""Drift statistics: exact values on hand-made cases, agreement with SciPy on random data."""
+"""Drift statistics under the distance rule (normed Wasserstein, Jensen-Shannon): exact values
+on hand-made cases, agreement with SciPy on random data. The p-value tests of small references
+are in test_curation_drift_pvalues.py."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ def verdict(ref_x, cur_x, ref_p=None, cur_p=None, ref_c=None, cur_c=None, n_clas
     cur_p = np.zeros(m, dtype=int) if cur_p is None else cur_p
     ref_c = np.full(n, 0.9) if ref_c is None else ref_c
     cur_c = np.full(m, 0.9) if cur_c is None else cur_c
+    kw.setdefault("stattest", "distance")  # hand-made windows are small: force the distances
     return compute_drift(ref_x, cur_x, ref_p, cur_p, ref_c, cur_c, n_classes, **kw)
 
 
@@ -228,7 +231,7 @@ def test_streaming_with_rescored_outputs_equals_compute_drift():
     ref_c, cur_c = rng.random(800), rng.random(400) * 0.8
     got = compute_drift_streaming(
         _log_batches(ref, 700), _log_batches(cur, 900), ["a", "b", "c"],
-        outputs=(ModelOutputs(ref_p, ref_c), ModelOutputs(cur_p, cur_c)),
+        outputs=(ModelOutputs(ref_p, ref_c), ModelOutputs(cur_p, cur_c)), stattest="distance",
     )  # fmt: skip
     # the exact statistics, features over every row, outputs over the re-scored rows
     exact = [numeric_drift(f"f{j}", ref[:, j], cur[:, j], 0.1) for j in range(3)]

@@ -14,6 +14,7 @@ from curation.sampling import select
 from flows.config import Config, CurationConfig
 from flows.curate import pick, select_samples
 from flows.runtime import Runtime
+from retrain.digits.task import TASK
 from storage.home import DataHome
 from storage.label_log import LabelEvent, LabelLog
 from storage.picks import audit_count
@@ -24,10 +25,14 @@ CLASSES = ["a", "b", "c"]
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def log(home, ids, probs, start=0, role="champion"):
+PNG = TASK.encode_input(np.zeros((8, 8)))  # an input the default (digits) task can render
+
+
+def log(home, ids, probs, start=0, role="champion", inputs="png", uris=None):
+    inputs = [PNG] * len(ids) if inputs == "png" else inputs
     table = make_batch(
         request_ids=ids, features=np.zeros((len(ids), 2)), probs=probs, classes=CLASSES,
-        model_version="v0001", role=role,
+        model_version="v0001", role=role, inputs=inputs, input_uris=uris,
         ts=[T0 + timedelta(minutes=start + i) for i in range(len(ids))],
     )  # fmt: skip
     PredictionLog(home).append(table, CLASSES)
@@ -92,7 +97,9 @@ def test_same_rule_as_the_previous_path_with_audit(home, budget, share):
 def test_select_samples_queues_and_never_repicks(home):
     rt = runtime(home)
     first = select_samples.fn(rt, 10, seed=1)
-    assert first == {"candidates": 57, "selected": 10, "uncertainty": 8, "audit": 2}
+    assert first == {
+        "candidates": 57, "not_shown": 0, "selected": 10, "uncertainty": 8, "audit": 2,
+    }  # fmt: skip
     new = rt.queries.queued().to_pylist()[2:]  # after r05 and r50, queued by the fixture
     assert len(new) == 10 and all(r["score"] is not None for r in new)
     assert sorted(r["reason"] for r in new) == ["audit"] * 2 + ["uncertainty"] * 8

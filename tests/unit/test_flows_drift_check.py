@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import flows.drift_check as dc
+import flows.drift_outcome as outcome
 from curation.drift import compute_drift
 from flows.config import Config, DriftConfig
 from flows.runtime import Runtime
@@ -114,7 +115,7 @@ def reports(monkeypatch):
         calls.append({"ref": len(ref_x), "cur": len(cur_x), "cur_out": cur_out.n})
         return {"html_path": str(path), "dataset_drift": None}
 
-    monkeypatch.setattr(dc, "write_human_report", fake)
+    monkeypatch.setattr(outcome, "write_human_report", fake)
     return calls
 
 
@@ -205,6 +206,7 @@ def test_waits_for_a_full_window_and_keeps_the_latest_report(world, tmp_path, re
 
 def test_report_decision_doctests():
     assert doctest.testmod(dc).failed == 0
+    assert doctest.testmod(outcome).failed == 0
     assert dc.report_due("on_change", None, "v2", "ok") == (True, "first check of champion v2")
     prev = {"champion": "v1", "status": "drift"}
     assert dc.report_due("on_change", prev, "v2", "drift")[0]
@@ -230,7 +232,8 @@ def test_real_report_shows_the_most_drifted_features(world, tmp_path):
     rt, _ = runtime(world, tmp_path, report_columns=3, report_sample_rows=100)
     verdict = dc.check(rt)
     shown = verdict["evidently"]["features_shown"]
-    top = sorted(verdict["columns"][:64], key=lambda c: -c["score"])[:3]
+    assert verdict["rule"] == "p_value"  # 150 reference rows: p-values, the smallest first
+    top = sorted(verdict["columns"][:64], key=lambda c: c["score"])[:3]
     assert shown == [c["column"] for c in top]
     assert set(verdict["evidently"]["per_column"]) == {*shown, "pred", "confidence"}
     assert verdict["evidently"]["n_reference"] == 100 and verdict["evidently"]["n_current"] == 100

@@ -235,7 +235,7 @@ def test_append_validates_each_chunk_once(tmp_path, monkeypatch):
     calls = []
     real = prediction_log.check_values
     monkeypatch.setattr(
-        prediction_log, "check_values", lambda t, c: calls.append(t.num_rows) or real(t, c)
+        prediction_log, "check_values", lambda t, *a: calls.append(t.num_rows) or real(t, *a)
     )
     assert PredictionLog(DataHome(tmp_path)).append(batch(5), CLASSES, chunk_rows=2) == 5
     assert calls == [2, 2, 1]
