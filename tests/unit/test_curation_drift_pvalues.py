@@ -31,17 +31,23 @@ NAMES = [n.replace("/", "_") for n in WINE.feature_names]  # 13 features, as the
 W = np.random.default_rng(0).normal(size=(13, 3)) / WINE.data.std(0)[:, None]
 
 
-def wine_window(n: int, seed: int, shift: float = 0.0):
+def wine_traffic(n: int, seed: int, shift: float = 0.0):
     """Wine-like traffic: features drawn from a normal fitted to load_wine (optionally the
-    first 8 features shifted by `shift` standard deviations), scored by a fixed linear model."""
+    first 8 features shifted by `shift` standard deviations), scored by a fixed linear model:
+    (features float32, class probabilities)."""
     rng = np.random.default_rng(seed)
     mu, cov = WINE.data.mean(0), np.cov(WINE.data, rowvar=False)
     x = rng.multivariate_normal(mu, cov, n)
     x[:, :8] += shift * WINE.data.std(0)[:8]
     z = (x - mu) @ W
     p = np.exp(z - z.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    return x.astype(np.float32), p.argmax(1), p.max(1).astype(np.float32)
+    return x.astype(np.float32), p / p.sum(1, keepdims=True)
+
+
+def wine_window(n: int, seed: int, shift: float = 0.0):
+    """`wine_traffic` as (features, predicted class, confidence)."""
+    x, p = wine_traffic(n, seed, shift)
+    return x, p.argmax(1), p.max(1).astype(np.float32)
 
 
 def evidently_summary(ref, cur) -> dict:

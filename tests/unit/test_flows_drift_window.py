@@ -8,7 +8,6 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 import flows.drift_check as dc
@@ -17,20 +16,13 @@ from flows.config import Config, DriftConfig, TaskConfig
 from flows.runtime import Runtime
 from storage.home import DataHome
 from storage.prediction_log import PredictionLog, make_batch
-from tests.unit.test_curation_drift_pvalues import CLASSES, WINE, W
+from tests.unit.test_curation_drift_pvalues import CLASSES, wine_traffic
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 WEEK = T0 + timedelta(days=7)
 
 
-def traffic(n: int, seed: int, shift: float = 0.0):
-    rng = np.random.default_rng(seed)
-    mu, cov = WINE.data.mean(0), np.cov(WINE.data, rowvar=False)
-    x = rng.multivariate_normal(mu, cov, n)
-    x[:, :8] += shift * WINE.data.std(0)[:8]
-    z = (x - mu) @ W
-    p = np.exp(z - z.max(1, keepdims=True))
-    return x.astype(np.float32), p / p.sum(1, keepdims=True)
+traffic = wine_traffic
 
 
 def log(home, prefix, n, seed, start, version="served-1", shift=0.0, every=timedelta(minutes=5)):
