@@ -27,8 +27,8 @@ from storage.queries import Queries
 QUERIES = {
     "count_predictions": lambda q: q.count_predictions(),
     "recent_predictions_2000": lambda q: q.recent_predictions(2000).num_rows,
-    "curation_picks_window_2000": lambda q: q.curation_picks(2000, 20, "margin", 0.2, 1).num_rows,
-    "curation_picks_all": lambda q: q.curation_picks(None, 1000, "margin", 0.2, 1).num_rows,
+    "curation_picks_window_2000": lambda q: q.ranked_candidates(2000, "margin", 20, 1).num_rows,
+    "curation_picks_all": lambda q: q.ranked_candidates(None, "margin", 1000, 1).num_rows,
     "window_batches_100k_features": lambda q: sum(
         b.num_rows for b in q.window_batches(100_000, role="champion", columns=("features",))
     ),

@@ -7,12 +7,13 @@ The log (under /tmp, reused between runs with --keep) holds `--rows` champion pr
 plus 1% of them logged a second time later (readers must keep the first), 50k queued ids
 and 30k labeled ids. Both sides pick `--budget` rows (20% audit, margin strategy) from every
 champion row, deduplicated by request id, excluding queued or labeled ids:
-* `loopwright`: `Queries(home).curation_picks(None, budget, "margin", 0.2, seed)` (the
-  choice happens in DuckDB; Python applies the budget rule to the two short lists);
+* `loopwright`: `pick(Queries(home).ranked_candidates(None, "margin", budget, seed, 0.2), ...)`
+  (the choice happens in DuckDB; `curation.sampling.pick` applies the budget rule to the two
+  short lists);
 * `hand_written`: one SQL statement over the same Parquet files, written for this job.
 Runs alternate; the picks of both are compared (same ids, same reasons). `--old-path` also
-times the previous way once: `Queries.candidates(rows)` (every candidate into Arrow) then
-`curation.sampling.select`.
+times the first half of the previous way once: `Queries.candidates(rows)` (every candidate
+into Arrow; the NumPy `select` that followed is gone).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import pyarrow as pa
 
 from bench import synth
 from bench.common import emit, machine, median
+from curation.rules import CurationRules
+from curation.sampling import pick
 from storage.home import DataHome
 from storage.parquet_parts import write_partitioned
 from storage.queries import Queries
@@ -138,7 +141,8 @@ def main() -> None:
         for side in order:
             t0, c0 = time.perf_counter(), time.process_time()
             if side == "loopwright":
-                out = q.curation_picks(None, args.budget, "margin", 0.2, seed=rep)
+                ranked = q.ranked_candidates(None, "margin", args.budget, rep, 0.2)
+                out = pick(ranked, args.budget, CurationRules(strategy="margin", audit_share=0.2))
             else:
                 out = hand_written(home, args.budget, 0.2, rep)
             seconds[side].append(time.perf_counter() - t0)
@@ -165,14 +169,10 @@ def main() -> None:
         },  # fmt: skip
     }
     if args.old_path:
-        from curation.sampling import select
-
         t0 = time.perf_counter()
         cands = q.candidates(args.rows + args.rows // 100)
-        sel = select(cands, budget=args.budget, strategy="margin", audit_share=0.2, seed=0)
         result["old_path_seconds"] = time.perf_counter() - t0
         result["old_path_candidates"] = cands.num_rows
-        result["old_path_selected"] = len(sel)
     if not args.keep:
         shutil.rmtree(root)
     emit(result, args.json_out)

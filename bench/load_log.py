@@ -74,10 +74,10 @@ def champion(root: Path) -> None:
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",
            "PREFECT_HOME": str(root / "prefect")}  # fmt: skip
     code = (
-        "from flows.demo import write_digits_seed; from flows.runtime import open_runtime;"
-        "from flows.retrain import retrain_flow; from retrain.digits.data import split_digits;"
+        "from flows.loop.open import open_loop; from flows.retrain import retrain_flow;"
+        "from retrain.digits.simulation import seed_examples;"
         f"cfg = {str(root / 'loopwright.toml')!r};"
-        "write_digits_seed(open_runtime(cfg), split_digits(seed_rows=300, holdout_rows=200, seed=0));"
+        "open_loop(cfg).write_seed(seed_examples(seed_rows=300, holdout_rows=200));"
         "out = retrain_flow(force=True, reason='bench champion', config_path=cfg);"
         "assert out['promoted'], out"
     )

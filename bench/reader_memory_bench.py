@@ -11,7 +11,7 @@ Each measurement runs in its own child process (`--child WHAT`), which reports i
 * `curate`: the `curate` flow's work without Label Studio: the picks over the latest
   `[curation] window_rows` (`select-samples`, which queues them), then the queue as
   `send-to-labelstudio` reads it;
-* `curate_all`: `Queries.curation_picks(None, 1000, ...)`, every row of the log a candidate,
+* `curate_all`: `Queries.ranked_candidates(None, "margin", 1000, ...)`, every row of the log a candidate,
   and `hand_written`, one DuckDB statement doing the same (bench/curation_bench.py), with
   DuckDB's defaults (no memory limit: 80 % of RAM);
 * `count`, `recent`: `count_predictions()` and `recent_predictions(2000)`.
@@ -47,23 +47,23 @@ def child(what: str, root: Path, memory_limit_mb: int | None) -> dict:
     """One measurement in this (fresh) process."""
     if memory_limit_mb:
         os.environ["LOOPWRIGHT_STORAGE__MEMORY_LIMIT_MB"] = str(memory_limit_mb)
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop as open_runtime
 
     rt = open_runtime(str(root / "loopwright.toml"))
     base = vm_hwm_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     if what == "drift":
-        from flows.drift_check import check
+        from flows.loop.drift import check
 
         verdict = check(rt)
         out = {"status": verdict["status"], "rows": (verdict.get("current") or {}).get("rows")}
     elif what == "curate":
-        from flows.curate import select_samples
+        from flows.loop.curate import select_samples
 
-        picked = select_samples.fn(rt, 20, 1)
+        picked = select_samples(rt, 20, 1)
         out = {"selected": picked["selected"], "queued": rt.queries.queued(True).num_rows}
     elif what == "curate_all":
-        out = {"picked": rt.queries.curation_picks(None, 1000, "margin", 0.2, seed=1).num_rows}
+        out = {"picked": rt.queries.ranked_candidates(None, "margin", 1000, 1).num_rows}
     elif what == "hand_written":
         from bench.curation_bench import hand_written
 
@@ -99,7 +99,7 @@ def measure(what: str, root: Path, memory_limit_mb: int | None) -> dict:
 def compact(root: Path) -> dict:
     """Compaction of every log of the clone, in a child process (time, peak RSS)."""
     code = (
-        "import json, time; from flows.runtime import open_runtime;"
+        "import json, time; from flows.loop.open import open_loop as open_runtime;"
         "from storage.compaction import compact_log;"
         f"rt = open_runtime({str(root / 'loopwright.toml')!r});"
         "from dataclasses import replace;"

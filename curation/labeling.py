@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 FROM_NAME, TO_NAME = "label", "image"  # the labeling config's Choices name and Image name
+ANNOTATOR_DOMAIN = "loopwright.local"  # e-mail domain of users made for named annotators
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,15 @@ def scores_text(probs: Sequence[float] | None, classes: Sequence[str], top: int 
         return "model: no scores logged"
     order = sorted(range(len(classes)), key=lambda i: -float(probs[i]))[:top]
     return "model: " + " · ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in order)
+
+
+def annotator_email(name: str) -> str:
+    """The e-mail a named annotator is recorded under (what an export's `annotator` holds).
+
+    >>> annotator_email("alice"), annotator_email("bob@example.org")
+    ('alice@loopwright.local', 'bob@example.org')
+    """
+    return name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
 
 
 def parse_ts(value: str | None) -> datetime:

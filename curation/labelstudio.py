@@ -1,13 +1,18 @@
-"""Label Studio adapter: the only module that imports `label_studio_sdk` (SDK 2.x).
+"""Label Studio adapter: the production API of the labeler port (SDK 2.x).
 
 Why an adapter: the SDK changed its whole surface between 1.x and 2.x; the loop talks to
 these few methods and plain dataclasses, so the next breaking release is a one-file change.
+This module and `curation.labelstudio_annotate` (the operations only the simulated
+annotator and the tests use) are the only ones that import `label_studio_sdk`;
+`curation.labelstudio_memory` is the same API in process, for the benchmark.
 
 Idempotency: every task carries its `request_id`; importing skips ids already in the
 project, and exporting returns the same annotations (sorted by id) every time.
 
-Retries: reads and deletes are retried with back-off on connection errors, timeouts and
-5xx. Creating (import, annotate) is retried only when the request surely did not reach
+Retries: `_call` is the one retry layer (callers must not retry on top: that multiplied
+the attempts per call). `retries = 3` means at most 4 attempts per call, with `backoff`
+seconds between them. Reads and deletes are retried on connection errors, timeouts and 5xx.
+Creating (project, import, annotate) is retried only when the request surely did not reach
 the application (connection refused, 502/503/504), so a retry never duplicates work; a
 failed import can simply be run again, since it skips what is already there. 4xx is never
 retried. The token never appears in messages, logs or repr.
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from curation.labeling import (
     FROM_NAME,
@@ -26,7 +31,6 @@ from curation.labeling import (
     LabelStudioError,
     LSAnnotation,
     LSTask,
-    choice_result,
     label_of,
     labeling_config,
     parse_export,
@@ -37,7 +41,6 @@ __all__ = ["FROM_NAME", "TO_NAME", "LSAnnotation", "LSTask", "LabelStudioAdapter
 __all__ += ["LabelStudioError", "label_of", "labeling_config"]
 
 T = TypeVar("T")
-ANNOTATOR_DOMAIN = "loopwright.local"  # e-mail domain of users made for named annotators
 _IMPORT_CHUNK = 500
 _PAGE = 1000
 _sleep = time.sleep  # tests replace it to check the back-off without waiting
@@ -74,10 +77,12 @@ class LabelStudioAdapter:
         self.token_source = token_source
         self._client: Any = None
         self._http: Any = None
-        self._user_ids: dict[str, int] = {}
 
     def __repr__(self) -> str:
-        return f"LabelStudioAdapter(url={self.url!r}, token='***', timeout={self.timeout}, retries={self.retries})"
+        return (
+            f"{type(self).__name__}(url={self.url!r}, token='***', timeout={self.timeout}, "
+            f"retries={self.retries})"
+        )
 
     __str__ = __repr__
 
@@ -155,7 +160,7 @@ class LabelStudioAdapter:
             self._http.close()
             self._client = None
 
-    def __enter__(self) -> LabelStudioAdapter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -266,72 +271,7 @@ class LabelStudioAdapter:
         )
         return parse_export(json.loads(raw), self._users())
 
-    def pending_tasks(self, project_id: int) -> list[tuple[int, str]]:
-        """(task id, request_id) of tasks nobody has annotated or skipped yet, by task id."""
-        tasks = self._tasks(project_id, "id,data,total_annotations,cancelled_annotations")
-        pending = [
-            (int(t.id), str(t.data["request_id"]))
-            for t in tasks
-            if not (t.total_annotations or t.cancelled_annotations)
-            and "request_id" in (t.data or {})
-        ]
-        return sorted(pending)
-
-    def annotate(
-        self, task_id: int, label: str, lead_time: float | None = None, annotator: str | None = None
-    ) -> int:
-        """Submit a label for a task through the same endpoint a browser uses; returns its id.
-
-        `annotator` names the Label Studio user it is recorded for (made on first use as
-        `<name>@loopwright.local`); by default, the token's own user.
-        """
-        sdk = self._sdk()
-        extra: dict[str, Any] = {}
-        if lead_time is not None:
-            extra["lead_time"] = float(lead_time)
-        if annotator is not None:
-            extra["completed_by"] = self._user_id(annotator)
-        created = self._call(
-            f"annotate task {task_id}",
-            lambda: sdk.annotations.create(task_id, result=choice_result(str(label)), **extra),
-            creates=True,
-        )
-        return int(created.id)
-
-    def delete_task(self, task_id: int) -> None:
-        """Delete one task (and its annotations); a task already gone is fine."""
-        sdk = self._sdk()
-        try:
-            self._call(f"delete task {task_id}", lambda: sdk.tasks.delete(str(task_id)))
-        except LabelStudioError as exc:
-            if exc.status != 404:
-                raise
-
-    def delete_project(self, project_id: int) -> None:
-        """Delete a project and everything in it; a project already gone is fine."""
-        sdk = self._sdk()
-        try:
-            self._call(f"delete project {project_id}", lambda: sdk.projects.delete(project_id))
-        except LabelStudioError as exc:
-            if exc.status != 404:
-                raise
-
-    # -- users ----------------------------------------------------------------------------
     def _users(self) -> dict[int, str]:
+        """User id -> e-mail: an export names annotators by id."""
         sdk = self._sdk()
         return {int(u.id): str(u.email) for u in self._call("list users", sdk.users.list)}
-
-    def _user_id(self, name: str) -> int:
-        if name not in self._user_ids:
-            email = name if "@" in name else f"{name}@{ANNOTATOR_DOMAIN}"
-            by_email = {v: k for k, v in self._users().items()}
-            if email not in by_email:
-                sdk = self._sdk()
-                user = self._call(
-                    f"create user {email}",
-                    lambda: sdk.users.create(username=name.split("@")[0], email=email),
-                    creates=True,
-                )
-                by_email[email] = int(user.id)
-            self._user_ids[name] = by_email[email]
-        return self._user_ids[name]

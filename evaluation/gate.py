@@ -17,36 +17,61 @@ _EPS = 1e-9
 
 @dataclass(frozen=True)
 class GateRules:
-    """Limits of the gate; the defaults match `flows.config.GateConfig`."""
+    """The `[gate]` section: limits of the gate (see loopwright.toml for each key).
+
+    Why the section is this dataclass: the flow, the engine and the benchmark hand the same
+    object to `decide`, so the gate has one set of defaults and one set of range checks.
+    """
 
     tolerance: float = 0.005  # challenger may trail the champion on today's traffic by this
     slice_tolerance: float = 0.05  # ...and on any one slice by at most this
     min_slice_rows: int = 20  # slices smaller than this (in either model) are not compared
     min_eval_rows: int = 50  # below this the eval set is too small to decide anything
     require_expectations: bool = True  # every expectation test of the challenger must pass
-    # When the card has a "recent" eval set (the newest labeled rows) of >= min_recent_rows,
-    # `tolerance` applies there, and the whole eval set (mostly older traffic) may lose at
-    # most `forget_tolerance`: the model serves today's traffic, but must not forget the past.
+    # When the card has a "recent" eval set (the newest `recent_rows` labeled rows) of >=
+    # min_recent_rows, `tolerance` applies there, and the whole eval set (mostly older
+    # traffic) may lose at most `forget_tolerance`: the model serves today's traffic, but
+    # must not forget the past.
     forget_tolerance: float = 0.02
     min_recent_rows: int = 20
     # Paired check on the deciding rows: (won - lost) / sqrt(won + lost) >= min_gain_z, where
     # won/lost = rows only the challenger / only the champion gets right. 0 = win at least as
     # many rows as it loses; 1.0 ~ a one-sided 84% confidence that it is really better.
     min_gain_z: float = 0.0
+    recent_rows: int = 0  # newest eval rows that stand for today's traffic (0 = off)
+    enabled: bool = True  # False: every challenger is promoted (baselines of the benchmark)
 
     def __post_init__(self) -> None:
+        for name in ("require_expectations", "enabled"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"[gate] {name} = {getattr(self, name)!r}: use true or false")
+        for name in ("tolerance", "slice_tolerance", "forget_tolerance", "min_gain_z"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"[gate] {name} = {value!r}: use a number")
         if not 0 <= self.min_gain_z <= 5:
             raise ValueError(
-                f"gate min_gain_z = {self.min_gain_z}: use a z score in [0, 5], e.g. 1.0"
+                f"[gate] min_gain_z = {self.min_gain_z!r}: use a z score in [0, 5], e.g. 1.0"
             )
         for name in ("tolerance", "slice_tolerance", "forget_tolerance"):
             value = getattr(self, name)
             if not 0 <= value < 1:
-                raise ValueError(f"gate {name} = {value}: use a share in [0, 1), e.g. 0.005")
-        for name in ("min_slice_rows", "min_eval_rows", "min_recent_rows"):
+                raise ValueError(f"[gate] {name} = {value!r}: use a share in [0, 1), e.g. 0.005")
+        for name, least in (
+            ("min_slice_rows", 1),
+            ("min_eval_rows", 1),
+            ("min_recent_rows", 1),
+            ("recent_rows", 0),
+        ):
             value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"gate {name} = {value}: use a positive whole number of rows")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (int(value) != value or value < least)
+            ):
+                raise ValueError(
+                    f"[gate] {name} = {value!r}: use a whole number of rows >= {least}"
+                )
 
 
 @dataclass(frozen=True)
@@ -179,6 +204,8 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
     the challenger passes, or fails no worse than a champion that fails it too (when
     `require_expectations`). With no champion, (a) and (d) only.
     A `"gate"` key already in the card is ignored: the decision depends on the numbers only.
+    With `enabled` False the challenger is promoted whatever the checks say (they are still
+    computed and reported, so a card shows what the gate would have done).
     """
     models = card.get("models") or {}
     chall = models.get("challenger")
@@ -264,5 +291,15 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
             f"expectations: {len(failed)}/{len(results)} failed, ignored (require_expectations=False)"
         )
 
+    if not rules.enabled:
+        return GateDecision(
+            promote=True,
+            reasons=(
+                "gate disabled by [gate] enabled = false: every challenger is promoted; the "
+                "checks below are reported, not applied",
+                *reasons,
+            ),
+            checks=tuple(checks),
+        )
     promote = all(c["passed"] for c in checks)
     return GateDecision(promote=promote, reasons=tuple(reasons), checks=tuple(checks))

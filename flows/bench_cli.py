@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.bench_policies import GATED
+
 bench_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Measure the loop against baselines."
 )
@@ -69,7 +71,7 @@ def print_summary(doc: dict) -> None:
             if (
                 val is None
                 and k in ("false_triggers", "detection_delay")
-                and v["kind"] not in ("loop-random", "loop-uncertainty")
+                and v["kind"] not in GATED
             ):
                 cells.append("-")
             elif spec == "d" and val is not None:
@@ -92,7 +94,13 @@ def print_summary(doc: dict) -> None:
 @bench_app.command("loop")
 def loop(
     scenario: Annotated[str, typer.Option("--scenario", help="scenario TOML file or bundled name")],
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="seeds 0..N-1")] = 5,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="how many stream seeds")] = 5,
+    first_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--first-seed", help="seeds N..N+K-1 (absolute stream seeds; default the scenario's)"
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results here")] = None,
     plot_out: Annotated[Path | None, typer.Option("--plot", help="write the PNG here")] = None,
     budgets: Annotated[str, typer.Option(help="label budgets as shares of a batch")] = "0.05,0.1",
@@ -100,56 +108,46 @@ def loop(
     workers: Annotated[int, typer.Option(help="worker processes (1 thread each)")] = min(
         2, os.cpu_count() or 1
     ),
-    periodic_every: Annotated[
-        int, typer.Option(help="periodic-random retrains every k batches")
-    ] = 5,
-    fit_samples: Annotated[
-        int | None,
-        typer.Option(help="examples seen per fine-tune (default: [retrain] fit_samples)"),
-    ] = None,
     degraded_checks: Annotated[int, typer.Option(help="shuffled-label challengers per run")] = 3,
-    policies: Annotated[str, typer.Option(help="policy kinds to run")] = ",".join(
-        ("static", "periodic-random", "loop-random", "loop-uncertainty", "oracle")
-    ),
+    policies: Annotated[
+        str,
+        typer.Option(
+            help="policies to run: kinds (configured, static, oracle, periodic-random, "
+            "loop-random, loop-uncertainty) or names (loop-random@7); default all"
+        ),
+    ] = "",
     config: Annotated[
         Path | None,
-        typer.Option(
-            "--config",
-            help="loopwright.toml whose [trigger] [drift] [curation] [retrain] [gate] the loop policies use",
-        ),
+        typer.Option("--config", help="loopwright.toml: the loop every policy starts from"),
     ] = None,
-    candidate_batches: Annotated[
-        int,
-        typer.Option(
-            help="curate from the last k batches (10 x 200 rows = [curation] window_rows)"
-        ),
-    ] = 10,
     via_labelstudio: Annotated[
         bool, typer.Option("--via-labelstudio", help="label through the real Label Studio server")
     ] = False,
 ) -> None:
-    """Replay a scenario under static, periodic-random, loop-random (1x..8x budget),
-    loop-uncertainty and oracle, on the same stream and seeds; print medians."""
+    """Run a scenario on the engine under `configured` (the loop as the config sets it),
+    static, oracle, periodic-random, loop-random (1x..8x budget) and loop-uncertainty, on
+    the same stream and seeds; print medians. Each policy is config overrides."""
+    from contextlib import nullcontext
+    from datetime import UTC, datetime
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows.bench import make_policies, run_benchmark
-    from flows.bench_world import settings_from_config
+    from flows.bench import labelstudio_session, run_benchmark
+    from flows.bench_policies import policy_config, select_policies
+    from flows.bench_run import simulation_of
     from flows.config import load_config
-    from retrain.digits.scenario import find_scenario, load_scenario
+    from retrain.task import load_task
 
-    path = str(find_scenario(scenario))
-    sc = load_scenario(path)
-    shares, mults = _floats(budgets), [int(m) for m in _floats(multipliers)]
     cfg = load_config(config)
-    settings = settings_from_config(
-        cfg,
-        periodic_every=periodic_every,
-        **({"fit_samples": fit_samples} if fit_samples else {}),
-        degraded_checks=degraded_checks,
-        candidate_batches=candidate_batches,
-    )
-    kinds = tuple(k.strip() for k in policies.split(",") if k.strip())
-    n_jobs = seeds * len(make_policies(sc.batch_size, shares, mults, kinds))
+    sim = simulation_of(load_task(cfg.task.plugin, cfg.task.classes))
+    path = str(Path(scenario)) if Path(scenario).is_file() else str(sim.find_scenario(scenario))
+    sc = sim.load_scenario(path)
+    shares, mults = _floats(budgets), [int(m) for m in _floats(multipliers)]
+    chosen = select_policies(sc.batch_size, shares, mults, policies.split(","))
+    for p in chosen:  # a bad override is said before any job starts
+        policy_config(p, config)
+    start = sc.seed if first_seed is None else first_seed
+    seed_list = list(range(start, start + seeds))
     command = "loopwright " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -158,7 +156,7 @@ def loop(
         TimeElapsedColumn(),
         console=console,
     ) as bar:
-        job = bar.add_task(f"{sc.name}: policy x seed runs", total=n_jobs)
+        job = bar.add_task(f"{sc.name}: policy x seed runs", total=len(seed_list) * len(chosen))
 
         def done(r: dict) -> None:
             bar.update(
@@ -170,11 +168,6 @@ def loop(
         runs_log = json_out.with_suffix(".runs.jsonl") if json_out else None
         # --via-labelstudio: labels through the [labelstudio] server, started (and stopped
         # afterwards) with scripts/labelstudio.sh if it is local and not up
-        from contextlib import nullcontext
-        from datetime import UTC, datetime
-
-        from flows.bench_labelstudio import labelstudio_session
-
         run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         with (
             labelstudio_session(cfg, run_id, say=bar.console.print)
@@ -182,7 +175,17 @@ def loop(
             else nullcontext()
         ) as ls:
             doc = run_benchmark(
-                path, seeds, settings, shares, mults, workers, done, command, kinds, runs_log, ls
+                path,
+                seed_list,
+                chosen,
+                None if config is None else str(config),
+                workers,
+                done,
+                command,
+                tuple(mults),
+                runs_log,
+                ls,
+                degraded_checks,
             )
     print_summary(doc)
     if json_out:

@@ -36,6 +36,7 @@ def plot(doc: dict, path: str | Path) -> None:
         "periodic-random": ("tab:purple", "-."),
         "loop-random": ("tab:blue", "-"),
         "loop-uncertainty": ("tab:green", "-"),
+        "configured": ("tab:olive", ":"),
     }
     shown = [
         k
@@ -47,8 +48,9 @@ def plot(doc: dict, path: str | Path) -> None:
     for name in shown:
         v = doc["policies"][name]
         color, ls = styles[v["kind"]]
-        lw = 2.2 if v["kind"] in ("loop-uncertainty", "oracle") else 1.3
-        alpha = 1.0 if v["budget_share"] >= 0.1 or v["kind"] in ("static", "oracle") else 0.55
+        lw = 2.2 if v["kind"] in ("loop-uncertainty", "oracle", "configured") else 1.3
+        fixed = v["kind"] in ("static", "oracle", "configured")
+        alpha = 1.0 if v["budget_share"] >= 0.1 or fixed else 0.55
         x = range(base, base + len(v["median"]["accuracy"]))
         top.plot(
             x,

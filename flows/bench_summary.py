@@ -1,21 +1,20 @@
 """The `loopwright bench loop` summary: per-run metrics, medians over seeds, label
 efficiency and the issue's goals, in the JSON of docs/bench-loop.md.
 
-Runs come from `flows/bench.py`; the metrics themselves are `evaluation/bench_metrics.py`.
+Runs come from `flows/bench_run.py` (one per seed and policy); the metrics themselves are
+`evaluation/bench_metrics.py`. Nothing here knows the task: the scenario comes from the
+task's simulation, phases and held-out sizes from the runs.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict
 
 import numpy as np
 
 from evaluation import bench_metrics as bm
-from flows.bench_replay import Policy
-from flows.bench_world import HELDOUT_JITTER_DEG, Settings
-from retrain.digits.scenario import load_scenario
+from flows.bench_policies import GATED, Policy
 
 SCHEMA = "loopwright.bench_loop/1"
 
@@ -34,7 +33,7 @@ def _run_metrics(run: dict, oracle: dict | None, onset: int | None, n: int) -> d
     if oracle is None:  # a run without the oracle policy: ratios to it are unknown
         oracle = {"accuracy": [math.nan], "heldout_accuracy": [math.nan], "labels_spent": 0}
     oauc = _auc_or_nan(oracle["accuracy"], onset)
-    gated = run["kind"] in ("loop-random", "loop-uncertainty")
+    gated = run["kind"] in GATED
     deltas = [p["delta"] for p in run["promotions"]]
     out = {
         "auc": auc,
@@ -106,17 +105,44 @@ def _efficiency(
     return out
 
 
+def load_scenario(cfg, path: str):
+    """The scenario as the config's task simulation reads it."""
+    from flows.bench_run import simulation_of
+    from retrain.task import load_task
+
+    return simulation_of(load_task(cfg.task.plugin, cfg.task.classes)).load_scenario(path)
+
+
+def phase_spans(phases: list[int], scenario) -> list[dict]:
+    """Consecutive batches of one phase index, with the scenario's attrs of that phase (if
+    its phases say any).
+
+    >>> phase_spans([0, 1, 1], None)
+    [{'index': 0, 'first_batch': 0, 'last_batch': 0, 'attrs': {}}, \
+{'index': 1, 'first_batch': 1, 'last_batch': 2, 'attrs': {}}]
+    """
+    spans: list[dict] = []
+    for i, ph in enumerate(phases):
+        if spans and spans[-1]["index"] == ph:
+            spans[-1]["last_batch"] = i
+            continue
+        declared = getattr(scenario, "phases", ())
+        attrs = getattr(declared[ph], "attrs", {}) if 0 <= ph < len(declared) else {}
+        spans.append({"index": ph, "first_batch": i, "last_batch": i, "attrs": dict(attrs)})
+    return spans
+
+
 def summarise(
     path: str,
     seeds: list[int],
     policies: list[Policy],
-    settings: Settings,
+    cfg,
     results: list[dict],
     seconds: float,
     command: str,
     multipliers: list[int],
 ) -> dict:
-    sc = load_scenario(path)
+    sc = load_scenario(cfg, path)
     onset, n = sc.onset_batch, sc.n_batches
     by_seed: dict[int, dict[str, dict]] = {s: {} for s in seeds}
     for r in results:
@@ -125,17 +151,7 @@ def summarise(
         for v in runs.values():
             oracle = runs["oracle"]["run"] if "oracle" in runs else None
             v["metrics"] = _run_metrics(v["run"], oracle, onset, n)
-    phases, start = [], 0
-    for k, p in enumerate(sc.phases):
-        phases.append(
-            {
-                "index": k,
-                "first_batch": start,
-                "last_batch": start + p.batches - 1,
-                "attrs": dict(p.attrs),
-            }
-        )
-        start += p.batches
+    phases = phase_spans(results[0]["phases"], sc) if results else []
     out_policies = {}
     for p in policies:
         runs = [by_seed[s][p.name] for s in seeds]
@@ -143,13 +159,19 @@ def summarise(
         med = {k: _median([r["metrics"][k] for r in runs]) for k in keys}
         for curve in ("accuracy", "heldout_accuracy", "labels_cumulative"):
             med[curve] = np.median([r["run"][curve] for r in runs], axis=0).round(4).tolist()
+        first = runs[0]["run"]
+        budget = first.get("budget_per_batch", p.budget) if p.budget is None else p.budget
         out_policies[p.name] = {
             "kind": p.kind,
-            "budget": p.budget,
-            "budget_share": p.budget / sc.batch_size,
-            "strategy": None if p.kind in ("static", "oracle") else p.strategy,
+            "budget": budget,
+            "budget_share": budget / sc.batch_size,
+            "strategy": None if p.kind in ("static", "oracle") else first.get("strategy"),
+            "overrides": dict(p.overrides),
             "median": med,
-            "seeds": [{**r["run"], **r["metrics"]} for r in runs],
+            "seeds": [
+                {**{k: v for k, v in r["run"].items() if k != "rounds"}, **r["metrics"]}
+                for r in runs
+            ],
         }
     budgets = sorted({p.budget for p in policies if p.kind == "loop-uncertainty"})
     eff = {
@@ -169,14 +191,24 @@ def summarise(
             "phases": phases,
         },
         "seeds": seeds,
-        "settings": asdict(settings),
         "heldout": {
-            "rows": 3 * settings.holdout_rows,
-            "description": f"{settings.holdout_rows} holdout base images (never streamed or labeled) "
-            f"drifted like each batch, in {len(HELDOUT_JITTER_DEG)} copies with their own "
-            f"noise/inversion draws and extra tilts {list(HELDOUT_JITTER_DEG)} degrees",
+            "rows": results[0]["heldout_rows"] if results else None,
+            "description": "the task simulation's held-out set of each batch (world.heldout(i)): "
+            "inputs drifted like the batch, never streamed, labeled or trained on",
         },
         "policies": out_policies,
+        "runs": [
+            {
+                "policy": r["policy"],
+                "kind": r["kind"],
+                "seed": r["seed"],
+                "overrides": r["overrides"],
+                "labels_spent": r["labels_spent"],
+                "seconds": r["seconds"],
+                "rounds": r["rounds"],
+            }
+            for r in sorted(results, key=lambda r: (r["seed"], r["policy"]))
+        ],
         "efficiency": eff,
         "seconds": round(seconds, 1),
     }
@@ -220,7 +252,7 @@ def goals(doc: dict) -> dict:
             "goal": f">= {need_auc}",
             "met": r >= need_auc and m["label_share_vs_oracle"] <= share + 1e-9,
         }
-    gated = [v for v in pol.values() if v["kind"] in ("loop-random", "loop-uncertainty")]
+    gated = [v for v in pol.values() if v["kind"] in GATED]
     main = [v for v in gated if v["kind"] == "loop-uncertainty"]
     if not main:
         pass

@@ -91,25 +91,35 @@ def demo(
         bool, typer.Option("--keep-running", help="leave Label Studio and Prefect up to browse")
     ] = False,
     json_out: Annotated[
-        str | None, typer.Option("--json-out", help="also write the summary to this file")
+        str | None,
+        typer.Option(
+            "--json", help="also write the summary, with the seed and the rounds, to this file"
+        ),
+    ] = None,
+    json_out_old: Annotated[str | None, typer.Option("--json-out", hidden=True)] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="stream and annotator seed (default: the scenario's)")
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", help="show Prefect's own log lines too")
     ] = False,
 ) -> None:
-    """Run the whole loop on the built-in digits task, with real Label Studio and Prefect servers."""
+    """Run the whole loop on the task's embedded simulation (default: digits), with real Label
+    Studio and Prefect servers, one round per batch."""
     from pathlib import Path
 
     from flows import services
-    from flows.demo import demo_flow, prepare_home, resolve_scenario
+    from flows.demo import demo_flow, prepare_home, resolve_scenario, simulation_of
     from flows.summary import print_summary
-    from retrain.digits.scenario import load_scenario
+    from retrain.task import load_task
 
     cfg = config_or_fail(config)
     root = Path(home or cfg.home.path)
+    json_out = json_out or json_out_old
     try:
         # a bad scenario fails here, before a previous demo's home or any server is touched
-        load_scenario(resolve_scenario(scenario or cfg.demo.scenario))
+        sim = simulation_of(load_task(cfg.task.plugin, cfg.task.classes))
+        sim.load_scenario(resolve_scenario(sim, scenario or cfg.demo.scenario))
         note = prepare_home(root)
     except ValueError as exc:
         fail(exc)
@@ -133,6 +143,7 @@ def demo(
                 config_path=config,
                 home=str(root),
                 progress=True,
+                seed=seed,
             )
             from prefect.logging.handlers import APILogWorker
 

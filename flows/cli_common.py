@@ -138,11 +138,11 @@ def expected_failures_quiet():
 
 def run_flow(fn, config: str | None, home: str | None, as_json: bool, **kwargs) -> dict:
     """Run one flow against the configured Prefect server; its errors exit 1, in one line."""
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop
 
     cfg = config_or_fail(config)
     try:
-        open_runtime(config, home)  # an unusable data home fails here, before any flow run
+        open_loop(config, home)  # an unusable data home fails here, before any flow run
     except (ValueError, OSError) as exc:
         fail(exc)
     try:

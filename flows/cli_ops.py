@@ -53,7 +53,7 @@ def promote(
 
 def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Who is champion, the last drift verdict, pending labels, the last trigger and gate."""
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop
     from flows.status import collect
 
     cfg = config_or_fail(config)
@@ -63,7 +63,7 @@ def status(config: ConfigOpt = None, home: HomeOpt = None, as_json: JsonOpt = Fa
             raise ValueError(
                 f"data home {root!r} does not exist: run `loopwright demo` or pass --home"
             )
-        info = collect(open_runtime(config, home))
+        info = collect(open_loop(config, home))
     except (ValueError, RuntimeError, OSError) as exc:
         fail(exc)
     if as_json:

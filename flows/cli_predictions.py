@@ -42,7 +42,7 @@ def log_predictions(
     as_json: JsonOpt = False,
 ) -> None:
     """Log predictions a model served elsewhere made (validated; all or nothing)."""
-    from flows.score_batch import ignored_note, log_file
+    from flows.loop.score import ignored_note, log_file
 
     def summary(result: dict) -> str:
         return (
@@ -51,7 +51,7 @@ def log_predictions(
         )
 
     _from_file(
-        lambda rt, path: log_file(rt, path, chunk_rows), input, summary, config, home, as_json
+        lambda loop, path: log_file(loop, path, chunk_rows), input, summary, config, home, as_json
     )
 
 
@@ -71,14 +71,14 @@ def seed(
 
 
 def _from_file(run, input: str, summary, config, home, as_json: bool) -> None:
-    """Run a file-taking step (`run(runtime, path) -> dict`); a bad file is one clear error."""
+    """Run a file-taking step (`run(loop, path) -> dict`); a bad file is one clear error."""
     from pathlib import Path
 
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop
 
     config_or_fail(config)
     try:
-        result = run(open_runtime(config, home), Path(input))
+        result = run(open_loop(config, home), Path(input))
     except (ValueError, RuntimeError, OSError) as exc:
         fail(exc)
     if as_json:

@@ -16,14 +16,15 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.runtime import Runtime, open_runtime
+from flows.loop.engine import Loop
+from flows.loop.open import open_loop
 from storage.compaction import LOGS, compact_log
 from storage.state import write_state
 
 
 @task(name="compact-log", cache_policy=NO_CACHE)
-def compact_one(rt: Runtime, log: str) -> dict:
-    return compact_log(rt.home, log, rt.cfg.storage).to_dict()
+def compact_one(loop: Loop, log: str) -> dict:
+    return compact_log(loop.home, log, loop.cfg.storage).to_dict()
 
 
 def markdown(result: dict) -> str:
@@ -54,22 +55,22 @@ def compact_flow(
 ) -> dict:
     """Merge small log parts into big files; delete the parts merged more than
     `[storage] compact_grace_s` ago."""
-    rt = open_runtime(config_path, home)
+    loop = open_loop(config_path, home)
     chosen = list(logs) if logs else list(LOGS)
     unknown = [log for log in chosen if log not in LOGS]
     if unknown:
         raise ValueError(f"logs {unknown} cannot be compacted: choose among {list(LOGS)}")
     result = {
-        "logs": {log: compact_one(rt, log) for log in chosen},
+        "logs": {log: compact_one(loop, log) for log in chosen},
         "ts": datetime.now(UTC).isoformat(),
     }
-    write_state(rt.home, "last_compact", result)
+    write_state(loop.home, "last_compact", result)
     md = markdown(result)
     create_markdown_artifact(md, key="compact", description="Latest compaction")
     for log, r in result["logs"].items():
         print(
             f"{log}: {r['files_before']} -> {r['files_after']} files "
             f"({r['parts_merged']} parts merged into {r['groups']}, {r['deleted']} deleted, "
-            f"{r['waiting_deletion']} waiting {rt.cfg.storage.compact_grace_s} s)"
+            f"{r['waiting_deletion']} waiting {loop.cfg.storage.compact_grace_s} s)"
         )
     return result

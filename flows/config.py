@@ -8,6 +8,11 @@ wrapped in `Secret`, whose repr never shows the value.
 Environment overrides: `LOOPWRIGHT_<SECTION>__<KEY>=value`, e.g.
 `LOOPWRIGHT_DRIFT__WINDOW_ROWS=500`; `LOOPWRIGHT_HOME` sets `home.path`;
 `LOOPWRIGHT_LABELSTUDIO_TOKEN` (or `LABEL_STUDIO_API_KEY`) gives the Label Studio token.
+`load_config(overrides={"curation.strategy": "random"})` applies last (a benchmark policy).
+
+The loop's sections are the packages' rules (`[gate]` is `evaluation.gate.GateRules`, ...):
+their defaults and range checks live there, once; this module reads the file and the
+environment, keeps unknown keys errors, and hands each package its section.
 """
 
 from __future__ import annotations
@@ -15,13 +20,19 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from flows.config_checks import ConfigError, check, coerce
+from curation.drift_rules import DriftRules
+from curation.rules import CurationRules
+from evaluation.gate import GateRules
+from flows.config_checks import ConfigError, check_driver_section, coerce
+from retrain.rules import RetrainRules
+from retrain.trigger_rules import TriggerRules
 from storage.settings import StorageSettings
 
 
@@ -80,80 +91,11 @@ class PrefectConfig:
 
 
 @dataclass(frozen=True)
-class DriftConfig:
-    reference_rows: int = 600  # seeded sample of the champion's training rows
-    window_rows: int = 400  # latest champion-role predictions, streamed (any size)
-    rescore_rows: int = 5000  # of the window, re-scored by the champion (pred, confidence)
-    numeric_threshold: float = 0.1  # normed Wasserstein distance per feature
-    categorical_threshold: float = 0.1  # Jensen-Shannon distance on the predicted class
-    drift_share: float = 0.5  # dataset drift when this share of columns drift
-    report_sample_rows: int = 2000  # rows handed to Evidently for the human report
-    report_columns: int = 16  # most drifted features in the report (0 = all); ~0.09 s each
-    html_report: str = "on_change"  # on_change | always | never
-    stattest: str = "auto"  # auto (Evidently's: p-value tests at <= 1000 reference rows) | distance
-    p_value: float = 0.05  # K-S / chi-square / z-test threshold under "auto"
-    reference: str = "champion"  # champion (its training rows, re-scored) | window (of the log)
-    reference_start: str = ""  # window: ISO time, first row of the reference (inclusive)
-    reference_end: str = ""  # window: ISO time, end of the reference (exclusive)
-    reference_model_version: str = ""  # window: only rows this model_version logged
-
-
-@dataclass(frozen=True)
-class CurationConfig:
-    strategy: str = "margin"  # least_confidence | margin | entropy | random
-    budget_per_batch: int = 20
-    audit_share: float = 0.2
-    window_rows: int = 2000  # candidates are drawn from the most recent rows
-
-
-@dataclass(frozen=True)
 class LabelingConfig:
     """The simulated annotator (demo and tests only)."""
 
     error_rate: float = 0.02
     annotator: str = "sim-annotator@loopwright.local"
-
-
-@dataclass(frozen=True)
-class TriggerConfig:
-    accuracy_threshold: float = 0.85
-    min_labels: int = 20
-    window_labels: int = 60  # audit labels of the most recent rows used for the estimate
-    on_drift: bool = True
-    confidence_drop: float = 0.1  # label-free: mean confidence below reference by this much
-    every_rows: int = 0  # retrain after the champion served this many predictions; 0 disables
-    recovery_drop: float = 0.05  # after a trigger, keep retraining until confidence is within this of pre-drift; 0 = off
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    dataset_policy: str = "all"  # all | window
-    window_rows: int = 2000
-    mode: str = "finetune"  # scratch | finetune
-    max_epochs: int = 40  # training from scratch
-    finetune_epochs: int = 15  # fine-tuning from the champion's weights
-    batch_size: int = 64
-    learning_rate: float = 0.003
-    seed: int = 0
-    seed_rows: int = 600  # clean labeled rows the first champion is trained on
-    split_group: str = ""  # attr the dataset split groups by; "" = the request id
-    fit_samples: int = 0  # fine-tune epochs = clamp(fit_samples / train rows, 1, finetune_epochs); 0 = finetune_epochs
-    recent_rows: int = (
-        200  # the newest labeled rows, drawn recent_weight times as often in training
-    )
-    recent_weight: float = 1.0  # 1 = every row equally
-
-
-@dataclass(frozen=True)
-class GateConfig:
-    tolerance: float = 0.005  # challenger may not be worse overall by more than this
-    slice_tolerance: float = 0.05
-    min_slice_rows: int = 20
-    min_eval_rows: int = 50
-    recent_rows: int = 0  # newest eval rows that stand for today's traffic (0 = off)
-    min_recent_rows: int = 20
-    forget_tolerance: float = 0.02  # the whole eval set may lose this much when recent rows decide
-    min_gain_z: float = 0.0  # paired check: (won - lost) / sqrt(won + lost) at least this
 
 
 @dataclass(frozen=True)
@@ -167,14 +109,17 @@ class ScheduleConfig:
 
 
 # `[storage]` (DuckDB memory limit and threads of the log's readers, compaction): storage owns
-# these rules, so the section is its dataclass (`storage/settings.py`).
+# these rules, so the section is its dataclass (`storage/settings.py`). Likewise the loop's
+# rules: `[drift]` is `curation.drift_rules.DriftRules`, `[curation]`
+# `curation.rules.CurationRules`, `[trigger]` `retrain.trigger_rules.TriggerRules`,
+# `[retrain]` `retrain.rules.RetrainRules`, `[gate]` `evaluation.gate.GateRules`: each
+# package checks its own values (`__post_init__`); this module reads and routes them.
 StorageConfig = StorageSettings
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     scenario: str = "scenarios/demo-rotation.toml"
-    batches_per_round: int = 1
     holdout_rows: int = 500
 
 
@@ -184,12 +129,12 @@ class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     labelstudio: LabelStudioConfig = field(default_factory=LabelStudioConfig)
     prefect: PrefectConfig = field(default_factory=PrefectConfig)
-    drift: DriftConfig = field(default_factory=DriftConfig)
-    curation: CurationConfig = field(default_factory=CurationConfig)
+    drift: DriftRules = field(default_factory=DriftRules)
+    curation: CurationRules = field(default_factory=CurationRules)
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
-    trigger: TriggerConfig = field(default_factory=TriggerConfig)
-    retrain: RetrainConfig = field(default_factory=RetrainConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
+    trigger: TriggerRules = field(default_factory=TriggerRules)
+    retrain: RetrainRules = field(default_factory=RetrainRules)
+    gate: GateRules = field(default_factory=GateRules)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -203,9 +148,15 @@ _SECRET_KEYS = {("labelstudio", "token")}
 
 
 def load_config(
-    path: str | Path | None = None, env: typing.Mapping[str, str] | None = None
+    path: str | Path | None = None,
+    env: typing.Mapping[str, str] | None = None,
+    overrides: typing.Mapping[str, object] | None = None,
 ) -> Config:
-    """Read `path` (default `./loopwright.toml` if it exists, else built-in defaults), then env."""
+    """Read `path` (default `./loopwright.toml` if it exists, else built-in defaults), then
+    `env`, then `overrides` ({"curation.strategy": "random"}: values typed as in TOML, what a
+    benchmark policy changes), each over the one before. An unknown section or key, a value of
+    the wrong type or out of range, is a `ConfigError` naming it, where it came from and the fix.
+    """
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
     origin = "defaults"
@@ -226,12 +177,7 @@ def load_config(
     sections = {f.name: f for f in fields(Config)}
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
     for section, body in raw.items():
-        if section not in sections:
-            near = difflib.get_close_matches(section, sorted(sections), n=1)
-            hint = f"did you mean [{near[0]}]? " if near else ""
-            raise ConfigError(
-                f"unknown section [{section}] in {origin}: {hint}known sections are {sorted(sections)}"
-            )
+        _known_section(section, sections, f"unknown section [{section}] in {origin}", "[{}]")
         if not isinstance(body, dict):
             raise ConfigError(f"[{section}] in {origin} must be a table")
         for key, value in body.items():
@@ -242,16 +188,28 @@ def load_config(
             continue
         section, _, key = name[len("LOOPWRIGHT_") :].partition("__")
         section, key = section.lower(), key.lower()
-        if section not in sections:
-            near = difflib.get_close_matches(section, sorted(sections), n=1)
-            hint = f"did you mean LOOPWRIGHT_{near[0].upper()}__{key.upper()}? " if near else ""
-            raise ConfigError(
-                f"unknown section {section!r} in environment variable {name}: {hint}"
-                f"sections are {sorted(sections)}"
-            )
+        _known_section(
+            section,
+            sections,
+            f"unknown section {section!r} in environment variable {name}",
+            "LOOPWRIGHT_{}__" + key.upper(),
+            upper=True,
+        )
         values[section][key] = (value, f"environment {name}")
     if "LOOPWRIGHT_HOME" in env:
         values["home"]["path"] = (env["LOOPWRIGHT_HOME"], "environment LOOPWRIGHT_HOME")
+
+    for dotted, value in (overrides or {}).items():
+        section, dot, key = str(dotted).partition(".")
+        if not dot or not key:
+            raise ConfigError(
+                f"override {dotted!r} names no key: write it as 'section.key', e.g. "
+                "'curation.strategy'"
+            )
+        _known_section(
+            section, sections, f"unknown section {section!r} in override {dotted!r}", "{}"
+        )
+        values[section][key] = (value, f"override {dotted}")
 
     built: dict[str, Any] = {}
     for section, sec_field in sections.items():
@@ -276,10 +234,35 @@ def load_config(
         if section == "labelstudio":
             token = env.get("LOOPWRIGHT_LABELSTUDIO_TOKEN") or env.get("LABEL_STUDIO_API_KEY") or ""
             kwargs["token"] = Secret(token)
-        built[section] = cls(**kwargs)
-    cfg = Config(**built)
-    check(cfg)
-    return cfg
+        try:
+            built[section] = cls(**kwargs)
+            if section not in _RULE_SECTIONS:
+                check_driver_section(section, built[section])
+        except ValueError as exc:  # a rule's own range check, or a driver section's
+            where = _origins(str(exc), values[section])
+            raise ConfigError(f"{exc} (from {where})") from None
+    return Config(**built)
+
+
+#: sections whose dataclass checks itself (a package's rules)
+_RULE_SECTIONS = {"drift", "curation", "trigger", "retrain", "gate"}
+
+
+def _known_section(
+    section: str, sections: typing.Collection[str], problem: str, spell: str, upper: bool = False
+) -> None:
+    """Raise the unknown-section error with its 'did you mean' (spelled as the source writes it)."""
+    if section in sections:
+        return
+    near = difflib.get_close_matches(section, sorted(sections), n=1)
+    hint = f"did you mean {spell.format(near[0].upper() if upper else near[0])}? " if near else ""
+    raise ConfigError(f"{problem}: {hint}known sections are {sorted(sections)}")
+
+
+def _origins(message: str, given: dict[str, tuple[Any, str]]) -> str:
+    """Where the keys a message names were set ("defaults" if none of them was)."""
+    named = [src for key, (_, src) in given.items() if re.search(rf"\b{re.escape(key)}\b", message)]
+    return ", ".join(dict.fromkeys(named)) or "defaults"
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -1,48 +1,23 @@
-"""Checks of the config values: types coerced from TOML or the environment, choices, ranges,
-the Label Studio URL. Every error names the key (and where it came from) and the fix."""
+"""Checks of the config values that belong to no package: types coerced from TOML or the
+environment, the Label Studio URL, ranges of the driver sections ([labelstudio], [labeling],
+[storage], ...). The loop's rules check themselves (`__post_init__` of `DriftRules`,
+`CurationRules`, `TriggerRules`, `RetrainRules`, `GateRules`). Every error names the key (and
+where it came from) and the fix."""
 
 from __future__ import annotations
 
 import typing
 from dataclasses import fields
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import Any
 from urllib.parse import urlparse
-
-if TYPE_CHECKING:
-    from flows.config import Config
 
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key and the fix."""
 
 
-_CHOICES = {
-    ("curation", "strategy"): {"least_confidence", "margin", "entropy", "random"},
-    ("retrain", "dataset_policy"): {"all", "window"},
-    ("retrain", "mode"): {"scratch", "finetune"},
-    ("drift", "html_report"): {"on_change", "always", "never"},
-    ("drift", "stattest"): {"auto", "distance"},
-    ("drift", "reference"): {"champion", "window"},
-}
-# a zero here would make the step do nothing (or, for Evidently's sample, mean "every row")
-_AT_LEAST_ONE = (
-    ("curation", "budget_per_batch"),
-    ("drift", "window_rows"),
-    ("drift", "reference_rows"),
-    ("drift", "rescore_rows"),
-    ("drift", "report_sample_rows"),
-)
-_UNIT_INTERVAL = {
-    ("curation", "audit_share"),
-    ("labeling", "error_rate"),
-    ("trigger", "accuracy_threshold"),
-    ("drift", "drift_share"),
-    ("trigger", "recovery_drop"),
-    ("gate", "tolerance"),
-    ("gate", "slice_tolerance"),
-    ("gate", "forget_tolerance"),
-}
+_UNIT_INTERVAL = {("labeling", "error_rate")}
 
 
 def _from_environment(origin: str) -> bool:
@@ -110,26 +85,6 @@ def names(where: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def reference_times(drift) -> tuple[datetime | None, datetime | None]:
-    """`[drift] reference_start` / `reference_end` as UTC times (None when empty); a time
-    without a zone is UTC."""
-    out = []
-    for key in ("reference_start", "reference_end"):
-        text = getattr(drift, key)
-        if not text:
-            out.append(None)
-            continue
-        try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            raise ConfigError(
-                f"drift.{key} = {text!r} is not an ISO time: write it like "
-                '"2026-05-01T00:00:00Z" or "2026-05-01"'
-            ) from None
-        out.append(t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC))
-    return out[0], out[1]
-
-
 def check_url(text: str) -> None:
     """An http(s) URL with a host and a valid port, and no credentials in it: the token has
     its own variable, and a URL is printed in messages."""
@@ -151,55 +106,17 @@ def check_url(text: str) -> None:
         )
 
 
-def check(cfg: Config) -> None:
-    for (section, key), allowed in _CHOICES.items():
-        value = getattr(getattr(cfg, section), key)
-        if value not in allowed:
-            raise ConfigError(
-                f"{section}.{key} = {value!r} is not one of {sorted(allowed)}: pick one of them"
-            )
-    for section, key in _UNIT_INTERVAL:
-        value = getattr(getattr(cfg, section), key)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{section}.{key} = {value!r} must lie between 0 and 1")
-    for f in fields(cfg):
-        sub = getattr(cfg, f.name)
-        for sf in fields(sub):
-            value = getattr(sub, sf.name)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                raise ConfigError(f"{f.name}.{sf.name} = {value!r} must not be negative")
-    check_url(cfg.labelstudio.url)
-    for section, key in _AT_LEAST_ONE:
-        if getattr(getattr(cfg, section), key) < 1:
-            raise ConfigError(f"{section}.{key} must be at least 1")
-    if cfg.retrain.recent_weight < 1:
-        raise ConfigError(
-            f"retrain.recent_weight = {cfg.retrain.recent_weight} is below 1: use 1 (every row "
-            "equally) or more (newest rows drawn that many times as often)"
-        )
-    if cfg.gate.min_gain_z > 5:
-        raise ConfigError(
-            f"gate.min_gain_z = {cfg.gate.min_gain_z}: use a z score in [0, 5], e.g. 1.0"
-        )
-    drift = cfg.drift
-    if not 0.0 < drift.p_value < 1.0:
-        raise ConfigError(f"drift.p_value = {drift.p_value} must lie between 0 and 1, e.g. 0.05")
-    start, end = reference_times(drift)
-    if start and end and start >= end:
-        raise ConfigError(
-            f"drift.reference_start ({drift.reference_start}) is not before drift.reference_end "
-            f"({drift.reference_end}): the reference window would be empty"
-        )
-    if start and not end:
-        raise ConfigError(
-            f"drift.reference_start = {drift.reference_start!r} without drift.reference_end: set "
-            "the end of the reference window too (the current window starts there)"
-        )
-    if drift.report_sample_rows > drift.rescore_rows:
-        raise ConfigError(
-            f"drift.report_sample_rows = {drift.report_sample_rows} exceeds drift.rescore_rows = "
-            f"{drift.rescore_rows}: the report samples the re-scored rows; lower "
-            "report_sample_rows or raise rescore_rows"
-        )
-    for problem in cfg.storage.problems():
+def check_driver_section(section: str, values: Any) -> None:
+    """Ranges of a section no package owns (`values` is its dataclass): no negative numbers,
+    shares within [0, 1], a valid Label Studio URL, `[storage]`'s own rules."""
+    for f in fields(values):
+        value = getattr(values, f.name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{section}.{f.name} = {value!r} must not be negative")
+        if (section, f.name) in _UNIT_INTERVAL and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{section}.{f.name} = {value!r} must lie between 0 and 1")
+    if section == "labelstudio":
+        check_url(values.url)
+    problems = getattr(values, "problems", None)  # [storage]: StorageSettings.problems()
+    for problem in problems() if problems is not None else ():
         raise ConfigError(problem)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from flows.runtime import open_runtime
+from flows.loop.open import open_loop
 from storage.state import append_event
 
 
@@ -30,10 +30,10 @@ def promote_flow(
     version: str, reason: str, config_path: str | None = None, home: str | None = None
 ) -> dict:
     """Point `champion` at `version` (checked: this task, intact weights, not champion yet)."""
-    rt = open_runtime(config_path, home)
-    before = rt.registry.aliases().get("champion")
-    event = rt.registry.promote(
-        version, reason=reason, actor=_actor(), task=rt.task.name, classes=rt.task.classes
+    loop = open_loop(config_path, home)
+    before = loop.registry.aliases().get("champion")
+    event = loop.registry.promote(
+        version, reason=reason, actor=_actor(), task=loop.task.name, classes=loop.task.classes
     )
     out = {
         "from": before,
@@ -43,6 +43,6 @@ def promote_flow(
         "seq": event["seq"],
         "ts": datetime.now(UTC).isoformat(),
     }
-    append_event(rt.home, "promotions", out)
+    append_event(loop.home, "promotions", out)
     print(f"champion {before} -> {version}: {reason}")
     return out

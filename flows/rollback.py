@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
-from flows.runtime import open_runtime
+from flows.loop.open import open_loop
 from storage.state import append_event
 
 
@@ -15,11 +15,11 @@ def rollback_flow(
     reason: str = "manual rollback", config_path: str | None = None, home: str | None = None
 ) -> dict:
     """Make the champion before the last move champion again; the move is kept in the history."""
-    rt = open_runtime(config_path, home)
-    before = rt.registry.aliases().get("champion")  # may name a missing version: that is
+    loop = open_loop(config_path, home)
+    before = loop.registry.aliases().get("champion")  # may name a missing version: that is
     # exactly when a rollback is needed, so it is not loaded or checked here
-    after = rt.registry.rollback(reason=reason, actor="rollback")
+    after = loop.registry.rollback(reason=reason, actor="rollback")
     event = {"from": before, "to": after, "reason": reason, "ts": datetime.now(UTC).isoformat()}
-    append_event(rt.home, "rollbacks", event)
+    append_event(loop.home, "rollbacks", event)
     print(f"rolled back champion {before} -> {after}: {reason}")
     return event

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flows.runtime import Runtime
-from flows.score_batch import open_parquet
+from flows.loop.engine import Loop
+from flows.loop.hints import TEST_SHARE
+from flows.loop.score import open_parquet
 from storage.seed import write_seed
 
 REQUIRED = {"request_id": "string", "input": "binary", "label": "string"}
 OPTIONAL = {"attrs": "map<string,string>"}
-#: share of labeled rows the dataset versions hold out for the report card (create_dataset)
-TEST_SHARE = 0.2
 
 
 def _check_columns(table: pa.Table, where: str) -> None:
@@ -66,31 +65,31 @@ def read_seed_file(path: Path) -> pa.Table:
     return table
 
 
-def seed_file(rt: Runtime, path: Path) -> dict:
+def seed_file(loop: Loop, path: Path) -> dict:
     """Check then write the labeled examples of `path` into the seed (source `seed`)."""
     table = read_seed_file(path)
     where = f"seed file {str(path)!r}"
     ids = table.column("request_id").to_pylist()
     inputs = table.column("input").to_pylist()
     try:
-        x = rt.task.decode_inputs(inputs)
+        x = loop.task.decode_inputs(inputs)
     except ValueError as err:
         raise ValueError(
-            f"{where}: {err} (inputs must be the bytes task {rt.task.name!r} encodes)"
+            f"{where}: {err} (inputs must be the bytes task {loop.task.name!r} encodes)"
         ) from None
     attrs = None
     if "attrs" in table.column_names:
         attrs = [dict(a) if a is not None else {} for a in table.column("attrs").to_pylist()]
-    before = len(rt.queries.seed_ids())
+    before = len(loop.queries.seed_ids())
     try:
         written = write_seed(
-            rt.home,
+            loop.home,
             request_ids=ids,
-            features=rt.task.features(x),
+            features=loop.task.features(x),
             inputs=inputs,
             labels=table.column("label").to_pylist(),
             attrs=attrs,
-            classes=rt.task.classes,
+            classes=loop.task.classes,
         )
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
@@ -102,7 +101,7 @@ def seed_file(rt: Runtime, path: Path) -> dict:
         "already_seeded": table.num_rows - written,
         "seed_rows": total,
         "eval_rows_expected": round(total * TEST_SHARE),
-        "min_eval_rows": rt.cfg.gate.min_eval_rows,
+        "min_eval_rows": loop.cfg.gate.min_eval_rows,
     }
 
 

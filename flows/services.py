@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from flows.runtime import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -82,6 +81,17 @@ def start(
     if "already" not in out:
         svc.started.append("prefect")
     return svc, token
+
+
+def local_token_file() -> Path:
+    """Where `scripts/labelstudio.sh` keeps the token of the local server it started."""
+    return Path(os.environ.get("LS_DATA_DIR", REPO_ROOT / ".labelstudio")) / "token"
+
+
+def local_labelstudio_token() -> str:
+    """The local server's token, or "" when that server was not started by the script."""
+    token_file = local_token_file()
+    return token_file.read_text().strip() if token_file.is_file() else ""
 
 
 def stop(svc: Services) -> None:

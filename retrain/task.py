@@ -3,6 +3,12 @@
 Why a plugin: the loop (logging, curation, retraining, the gate) is the same for every
 model; what changes is the classes, the network, how an input is shown to a labeler and
 which behaviours the model must keep. A user's own model is a `Task` like `digits`.
+
+Plugin hooks are callables (`build_model`, `simulation`), so that importing a task builds
+nothing: `simulation()` returns the task's `Simulation` (scenario files, simulated traffic
+with its truth, a held-out set, a simulated annotator; `retrain/simulation.py`), which is
+what `loopwright demo` and `loopwright bench loop` drive. A task without one (None) is
+served, curated and retrained as usual; only the demo and the benchmark need it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrain.monitor import DEFAULT_PLUGIN, MonitorOnlyError, monitor_parts
+from retrain.simulation import Simulation
 
 #: predict_proba(x) -> (N, C) probabilities, for a batch of model inputs x of shape (N, *input_shape)
 PredictProba = Callable[[np.ndarray], np.ndarray]
@@ -58,6 +65,8 @@ class Task:
     # a logged `input_uri` -> what a labeler is shown; None: rows with only a URI can't be shown
     render_uri: Callable[[str], str] | None = None
     monitor_only: bool = False  # classes only (a model served elsewhere): no model to train
+    # -> the task's Simulation (demo, bench loop); None: the task cannot be simulated
+    simulation: Callable[[], Simulation] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -161,6 +170,7 @@ __all__ = [
     "ExpectationResult",
     "MonitorOnlyError",
     "PredictProba",
+    "Simulation",
     "Task",
     "load_task",
     "monitor_task",

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.maintenance import clean_home
+
 
 class StorageError(ValueError):
     """A storage precondition failed; the message names the path or field and the fix."""
@@ -121,14 +123,5 @@ class DataHome:
                 f"data home {self.root} is not writable ({where}: {err.strerror}): "
                 "fix its permissions or point LOOPWRIGHT_HOME (home.path) elsewhere"
             ) from err
-        self.clean_leftovers()
+        clean_home(self)
         return self
-
-    def clean_leftovers(self) -> int:
-        """Remove what writers killed mid-write left behind (temp parts, temp model folders);
-        readers never see those, this frees the disk. Called on every open (`ensure`)."""
-        from storage.parquet_parts import clean_leftovers
-        from storage.registry import Registry
-
-        logs = (self.predictions, self.labels, self.queue, self.seed)
-        return sum(clean_leftovers(folder) for folder in logs) + Registry(self).clean_leftovers()

@@ -83,7 +83,7 @@ QUEUED_SCHEMA = pa.schema(
     ]
 )
 
-# What curation_picks returns: one row per picked request id, audit picks first.
+# What `curation.sampling.pick` returns: one row per picked request id, audit picks first.
 PICKS_SCHEMA = pa.schema(
     [
         _field("request_id", pa.string(), nullable=False),

@@ -31,9 +31,8 @@ from storage.log_views import (
     log_files,
     prediction_schema,
 )
-from storage.picks import check_pick_args, combine_picks
 
-# Which rows a labeler can be shown, for `curation_picks(shown=...)`.
+# Which rows a labeler can be shown, for `ranked_candidates(shown=...)`.
 SHOWN_SQL = {
     None: "TRUE",
     "input": 'p."input" IS NOT NULL',
@@ -153,32 +152,32 @@ class CurationQueries:
             con.close()
             shutil.rmtree(spill, ignore_errors=True)
 
-    def curation_picks(
+    def ranked_candidates(
         self,
         window_rows: int | None,
-        budget: int,
         strategy: str,
-        audit_share: float = 0.2,
+        budget: int,
         seed: int = 0,
+        audit_share: float = 0.2,
         shown: str | None = None,
     ) -> pa.Table:
-        """What to send for labels, decided inside DuckDB: `curation.sampling.select`'s rule
-        over `candidates(window_rows)` (`None`: every champion row), without moving the
-        candidates into Python.
+        """The two short lists curation picks from, computed inside DuckDB over
+        `candidates(window_rows)` (`None`: every champion row), without moving the candidates
+        into Python: what `curation.sampling.pick` takes.
 
-        Returns `PICKS_SCHEMA` (request_id, reason, score): a uniformly random audit share
-        first (a seeded hash of the request id orders the draw, so the result does not depend
-        on row order), then the top uncertainty scores (ties to the smaller request id), or
-        random picks under strategy "random". Scores come from the logged `confidence`,
-        `margin` and `entropy` columns, as `select` computes them when a table has no probs.
+        Rows: kind 'draw' (the first `budget` eligible rows in audit order: a seeded hash of
+        the request id, so the draw is uniform and does not depend on row order), kind 'top'
+        (the `budget` highest uncertainty scores, ties to the smaller request id), one kind
+        'counts' row; columns request_id, score, draw, n (eligible rows) and, with `shown`,
+        hidden (candidates left out). Scores come from the logged `confidence`, `margin` and
+        `entropy` columns (`SCORE_SQL`). `audit_share` is only checked here: `pick` splits.
 
         `shown` keeps only rows a labeler can be shown: "input" (an `input` was logged) or
-        "input_or_uri" (an `input` or an `input_uri`); None keeps every row. The metadata says
-        how many candidates were `eligible` and how many were left out as `not_shown`; only
-        the candidates' own rows are read for it (late, inside their time range).
+        "input_or_uri" (an `input` or an `input_uri`); None keeps every row. Only the
+        candidates' own rows are read for it (late, inside their time range).
         """
         check_rows(window_rows, "window_rows", allow_none=True)
-        check_pick_args(budget, strategy, audit_share, SCORE_SQL)
+        check_pick_args(budget, strategy, audit_share)
         if shown not in SHOWN_SQL:
             raise StorageError(f"shown = {shown!r}: use one of {list(SHOWN_SQL)}")
         columns = "request_id, ts, role, confidence, margin, entropy, file_index, file_row_number"
@@ -224,5 +223,13 @@ class CurationQueries:
                 choose_window(con, window_rows, True, "role = 'champion'")
             return con.sql(sql, params=params).to_arrow_table()
 
-        rows = self._run(("predictions", "queue", "labels"), go)
-        return combine_picks(rows, budget, strategy, audit_share)
+        return self._run(("predictions", "queue", "labels"), go)
+
+
+def check_pick_args(budget: int, strategy: str, audit_share: float) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise StorageError(f"budget = {budget!r}: pass a whole number of samples (0 or more)")
+    if strategy not in SCORE_SQL:
+        raise StorageError(f"strategy = {strategy!r} is unknown: use one of {list(SCORE_SQL)}")
+    if not 0.0 <= audit_share <= 1.0:
+        raise StorageError(f"audit_share = {audit_share} must be within [0, 1] (0.2 = 20%)")

@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from storage.atomic import fsync_dir, to_json, write_json_atomic
 from storage.home import DataHome, StorageError
+from storage.maintenance import clean_models
 
 if TYPE_CHECKING:  # torch is imported where used: `import storage` stays light
     import torch
 
 ALIASES = ("champion", "challenger", "shadow")
 _VERSION_RE = re.compile(r"^v(\d{4,})\Z")
-# `.tmp-<pid>-<hex>`: a registration in progress; its pid tells whether its writer still lives
-_TMP_RE = re.compile(r"^\.tmp-(\d+)-[0-9a-f]{32}\Z")
 REQUIRED_META = ("task", "classes")
 
 
@@ -122,6 +121,7 @@ class Registry:
         to_json(info, "meta")  # fail early, before any file is written
         self.home.models.mkdir(parents=True, exist_ok=True)
         self.clean_leftovers()
+        # the name `storage.maintenance.MODEL_TMP_RE` knows: cleaned once this pid is gone
         tmp = self.home.models / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
@@ -174,17 +174,7 @@ class Registry:
 
         They were never visible as versions (`versions()` ignores them); this only frees disk.
         """
-        from storage.parquet_parts import _pid_alive
-
-        if not self.home.models.is_dir():
-            return 0
-        removed = 0
-        for path in self.home.models.iterdir():
-            m = _TMP_RE.match(path.name)
-            if m and not _pid_alive(int(m[1])):
-                shutil.rmtree(path, ignore_errors=True)
-                removed += 1
-        return removed
+        return clean_models(self.home.models)
 
     # -- aliases ------------------------------------------------------------------------
     @contextmanager

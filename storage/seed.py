@@ -28,10 +28,14 @@ def write_seed(
     labels: Sequence[str],
     attrs: Sequence[Mapping[str, str]] | None = None,
     classes: Sequence[str] | None = None,
+    ts: datetime | None = None,
 ) -> int:
     """Write seed examples and their labels (source "seed"); return rows written.
 
     Ids already in the seed are skipped, so running the set-up twice does not double it.
+    `ts` stamps the rows and their label events (None: now). A simulation passes its
+    logical time (before its first batch), so that the seed is older than any traffic and
+    two runs of one scenario write identical rows.
     """
     ids = list(request_ids)
     n = len(ids)
@@ -51,7 +55,11 @@ def write_seed(
     for i, raw in enumerate(inputs):
         if not isinstance(raw, bytes):
             raise StorageError(f"inputs[{i}] is {type(raw).__name__}: pass the encoded input bytes")
-    now = datetime.now(UTC)
+    if ts is not None and (not isinstance(ts, datetime) or ts.utcoffset() is None):
+        raise StorageError(
+            f"ts = {ts!r}: pass an aware datetime (e.g. datetime(2026, 1, 1, tzinfo=UTC)) or None"
+        )
+    now = datetime.now(UTC) if ts is None else ts.astimezone(UTC)
     events = [
         LabelEvent(r, lab, "seed", "seed", ts=now) for r, lab in zip(ids, labels, strict=True)
     ]

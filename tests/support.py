@@ -18,12 +18,12 @@ LOOPWRIGHT = str(Path(sys.executable).parent / "loopwright")
 # Windows a tiny scenario (scenarios/tiny.toml) fills; every test config starts from these.
 SMALL_DRIFT = {"reference_rows": 100, "window_rows": 100}
 
-# The demo run's config: one production batch per round, small label budgets.
+# The demo run's config: small label budgets (a round is one production batch).
 DEMO_TABLES: dict[str, dict[str, object]] = {
     "drift": {"report_sample_rows": 300},
     "curation": {"budget_per_batch": 15},
     "trigger": {"min_labels": 10, "window_labels": 30},
-    "demo": {"batches_per_round": 1, "holdout_rows": 300},
+    "demo": {"holdout_rows": 300},
 }
 
 
@@ -145,7 +145,7 @@ def run_demo(root: Path) -> DemoRun:
         "scenarios/tiny.toml",
         "--config",
         str(cfg),
-        "--json-out",
+        "--json",
         str(root / "summary.json"),
         env=demo_env,
     )

@@ -2,7 +2,9 @@
 features, 3 classes) with a small PyTorch MLP, as the task plugin `tests.wine_task:TASK`.
 
 Tests use it to walk the path a person with their own data takes (seed -> retrain ->
-promote -> score-batch, and log-predictions with 13 features) on a task that is not digits.
+promote -> score-batch, and log-predictions with 13 features) on a task that is not digits,
+and, through its small simulation (`tests/wine_simulation.py`, scenarios in
+`tests/scenarios/`), to run the demo's and the benchmark's loop on it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ def render(data: bytes) -> str:
 
 LABELING_CONFIG = image_labeling_config(CLASSES)
 
+
+def simulation():
+    """Wine rows replayed with a feature shift (imported when asked for)."""
+    from tests.wine_simulation import WineSimulation
+
+    return WineSimulation()
+
+
 TASK = Task(
     name="wine",
     classes=CLASSES,
@@ -64,6 +74,7 @@ TASK = Task(
     features=features,
     render=render,
     labeling_config=LABELING_CONFIG,
+    simulation=simulation,
 )
 
 

@@ -1,8 +1,9 @@
 """The simulated annotator: a stand-in for people in the demo and the tests.
 
 It answers Label Studio tasks from ground truth through the same HTTP API a person's
-browser uses, and makes mistakes at a chosen rate, so the loop is exercised on noisy
-labels. The loop's own code never imports it.
+browser uses (or the same calls on the benchmark's in-process Label Studio), and makes
+mistakes at a chosen rate, so the loop is exercised on noisy labels. The loop's own code
+never imports it.
 
 `truth` is read when answering, so a caller may keep adding to it. Each answer is a pure
 function of (seed, request_id, truth): labeling the same task twice, or in
@@ -22,7 +23,11 @@ from typing import Protocol
 import numpy as np
 
 
-class _Annotates(Protocol):  # what it needs from curation.labelstudio.LabelStudioAdapter
+class _Annotates(Protocol):
+    """What answering needs from the labeler: a `curation.labelstudio_annotate.AnnotatingAdapter`
+    (a real server) or a `curation.labelstudio_memory.InMemoryLabelStudio` (the benchmark's).
+    The production `LabelStudioAdapter` has neither method, on purpose: the loop never answers."""
+
     def pending_tasks(self, project_id: int) -> list[tuple[int, str]]: ...
 
     def annotate(

@@ -3,7 +3,8 @@
 Why a pure function of (scenario, seed, batch index): a demo, a test and a rerun after a
 crash must see the same images, so batch i is generated from its own seeded rng and never
 from state left by batch i - 1. The loop's own code never imports this module; only the
-demo and tests do (the loop sees what the stream produced through the prediction log).
+digits simulation (`retrain/digits/simulation.py`, which the demo and the benchmark drive)
+and tests do (the loop sees what the stream produced through the prediction log).
 """
 
 from __future__ import annotations

@@ -1,100 +1,68 @@
-"""`bench loop --via-labelstudio` against a real Label Studio server: the replay's labels go
-through import, the simulated annotator's HTTP answers and the export, and come back equal
-to the in-process ones; the project holds each picked row once, with the champion's guess."""
+"""`bench loop --via-labelstudio` against a real Label Studio server: a job's labels go through
+the engine's curate (import), the simulated annotator's HTTP answers and sync (export), and
+the run equals the in-process one (InMemoryLabelStudio); the project holds each picked row once."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
-from curation.labelstudio import LabelStudioAdapter
-from flows.bench_labelstudio import LabelStudioLabeler
-from flows.bench_replay import Policy, replay
-from flows.bench_world import Settings, build_world
-from retrain.digits.task import TASK
+from curation.labelstudio_annotate import AnnotatingAdapter
+from flows.bench_policies import parse_policy
+from flows.bench_run import Job, LabelStudioSource, project_title, run_job
+from tests.support import REPO, clean_env, run_loopwright
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-LOOPWRIGHT = str(Path(sys.executable).parent / "loopwright")
 SCENARIO = str(REPO / "scenarios" / "tiny.toml")
-SETTINGS = Settings(fit_samples=3000, degraded_checks=1)
+TIMINGS = {"seconds", "bootstrap_seconds", "cpu_seconds", "fit_seconds"}
 
 
-def raw_get(labelstudio, path: str) -> object:
+def projects(labelstudio) -> list[dict]:
     url, token = labelstudio
-    r = httpx.get(f"{url}{path}", headers={"Authorization": f"Token {token}"}, timeout=30)
+    r = httpx.get(
+        f"{url}/api/projects/?page_size=1000",
+        headers={"Authorization": f"Token {token}"},
+        timeout=30,
+    )
     r.raise_for_status()
-    return r.json()
+    return r.json()["results"]
 
 
 @pytest.fixture
 def adapter(labelstudio):
     url, token = labelstudio
-    with LabelStudioAdapter(url, token, retries=2, backoff=(0.2, 0.5)) as a:
+    with AnnotatingAdapter(url, token, retries=2, backoff=(0.2, 0.5)) as a:
         yield a
 
 
-class Recording:
-    """Wraps a labeler and keeps what each call asked and got."""
-
-    def __init__(self, labeler) -> None:
-        self.labeler, self.calls = labeler, []
-
-    def __call__(self, ids, x, probs):
-        y = self.labeler(ids, x, probs)
-        self.calls.append((list(ids), x, probs, y))
-        return y
-
-
-def test_replay_through_labelstudio_equals_in_process(adapter, labelstudio):
-    world = build_world(SCENARIO, 0, SETTINGS)
-    policy = Policy("loop-uncertainty", 5)
-    title = f"bench-test-{uuid.uuid4().hex[:8]}"
-    labeler = Recording(LabelStudioLabeler(adapter, world.annotator, title))
-
-    via = replay(world, policy, SETTINGS, labeler)
-    local = replay(world, policy, SETTINGS)
-
-    # every call: the labels the in-process labeler gives for the same ids
-    assert len(labeler.calls) == world.scenario.n_batches
-    for ids, _, _, y in labeler.calls:
-        assert y.tolist() == world.label(ids).tolist()
-    assert {k: v for k, v in via.items() if "seconds" not in k} == {
-        k: v for k, v in local.items() if "seconds" not in k
+def test_job_through_labelstudio_equals_in_process(adapter, labelstudio, tmp_path):
+    url, token = labelstudio
+    run_id = uuid.uuid4().hex[:8]
+    policy = parse_policy("loop-uncertainty@5", 50)
+    job = Job(SCENARIO, 3, policy, None, str(tmp_path), degraded_checks=0)
+    source = LabelStudioSource(url, token, run_id, retries=2)
+    local = run_job(job)
+    via = run_job(Job(SCENARIO, 3, policy, None, str(tmp_path), labelstudio=source))
+    assert {k: v for k, v in via.items() if k not in TIMINGS} == {
+        k: v for k, v in local.items() if k not in TIMINGS
     }
+    assert via["labels_spent"] == 5 * 4
+    assert not list((tmp_path / "jobs").iterdir())  # job homes are deleted
 
-    # the project holds exactly the picked rows, once each, pre-annotated with the guess
-    project = labeler.labeler.project_id
+    title = project_title("tiny", policy.name, 3, run_id)
+    (project,) = [p["id"] for p in projects(labelstudio) if p["title"] == title]
     try:
-        picked = [r for ids, *_ in labeler.calls for r in ids]
-        guess = {
-            r: TASK.classes[int(p.argmax())]
-            for ids, _, probs, _ in labeler.calls
-            for r, p in zip(ids, probs, strict=True)
-        }
-        assert len(picked) == len(set(picked)) == via["labels_spent"]
         tasks = adapter.existing_request_ids(project)
-        assert set(tasks) == set(picked)
-        assert adapter.task_count(project) == len(picked)
-        for rid, task_id in tasks.items():
-            (prediction,) = raw_get(labelstudio, f"/api/predictions/?task={task_id}")
-            assert prediction["result"][0]["value"] == {"choices": [guess[rid]]}, rid
-        assert len(adapter.export_annotations(project)) == len(picked)
-
-        # asking again for rows already there creates no task and no annotation
-        ids, x, probs, y = labeler.calls[1]
-        assert labeler.labeler(ids, x, probs).tolist() == y.tolist()
-        assert adapter.task_count(project) == len(picked)
-        assert len(adapter.export_annotations(project)) == len(picked)
+        assert len(tasks) == adapter.task_count(project) == via["labels_spent"]
+        annotations = adapter.export_annotations(project)
+        assert len(annotations) == via["labels_spent"]
+        assert {a.request_id for a in annotations} == set(tasks)
+        assert all(r.startswith("tiny-s3") for r in tasks)
     finally:
         adapter.delete_project(project)
 
@@ -102,43 +70,20 @@ def test_replay_through_labelstudio_equals_in_process(adapter, labelstudio):
 def test_cli_smoke_via_labelstudio(tmp_path, labelstudio):
     url, token = labelstudio
     out = tmp_path / "x.json"
-    env = {
-        **os.environ,
-        "LOOPWRIGHT_LABELSTUDIO__URL": url,
-        "LOOPWRIGHT_LABELSTUDIO_TOKEN": token,
-    }
-    proc = subprocess.run(
-        [
-            LOOPWRIGHT,
-            "bench",
-            "loop",
-            "--scenario",
-            "scenarios/tiny.toml",
-            "--seeds",
-            "1",
-            "--policies",
-            "loop-uncertainty",
-            "--multipliers",
-            "1",
-            "--via-labelstudio",
-            "--json",
-            str(out),
-        ],
-        cwd=REPO,
+    env = clean_env(LOOPWRIGHT_LABELSTUDIO__URL=url, LOOPWRIGHT_LABELSTUDIO_TOKEN=token)
+    proc = run_loopwright(
+        "bench", "loop", "--scenario", "scenarios/tiny.toml", "--seeds", "1",
+        "--policies", "loop-uncertainty@5", "--degraded-checks", "0", "--workers", "1",
+        "--via-labelstudio", "--json", str(out),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "starting Label Studio" not in proc.stdout  # it was up: nothing started
-    doc = json.loads(out.read_text())
+    doc = json.loads(Path(out).read_text())
     assert doc["settings"]["labels"] == "labelstudio"
-    projects = raw_get(labelstudio, "/api/projects/?page_size=1000")["results"]
-    for name, pol in doc["policies"].items():
-        (run,) = pol["seeds"]
-        assert run["labels_spent"] == pol["budget"] * doc["scenario"]["n_batches"]
-        mine = [p for p in projects if p["title"].startswith(f"bench-tiny-{name}-s0-")]
-        assert len(mine) == 1, name
-        assert mine[0]["task_number"] == run["labels_spent"]
-    assert np.isfinite(doc["policies"]["loop-uncertainty@5"]["median"]["auc"])
+    (run,) = doc["runs"]
+    assert run["labels_spent"] == 5 * doc["scenario"]["n_batches"]
+    mine = [p for p in projects(labelstudio) if p["title"].startswith("bench-tiny-loop-unc")]
+    assert len(mine) == 1  # the other test deletes its project
+    assert mine[0]["title"].startswith("bench-tiny-loop-uncertainty@5-s3-")
+    assert mine[0]["task_number"] == run["labels_spent"]

@@ -29,14 +29,14 @@ def story(tmp_path_factory, labelstudio, prefect_harness):
     )
     mp = pytest.MonkeyPatch()
     mp.setenv("LOOPWRIGHT_LABELSTUDIO_TOKEN", token)
-    from flows.demo import write_digits_seed
-    from flows.runtime import open_runtime
-    from retrain.digits.data import split_digits
+    from flows.loop.open import open_loop
 
-    rt = open_runtime(str(cfg))
-    split = split_digits(seed_rows=300, holdout_rows=200, seed=0)
-    write_digits_seed(rt, split)
-    yield {"cfg": str(cfg), "rt": rt, "split": split, "root": root, "token": token}
+    rt = open_loop(str(cfg))
+    sim = rt.task.simulation()
+    scenario = sim.load_scenario(sim.find_scenario("scenarios/tiny.toml"))
+    world = sim.world(scenario, scenario.seed, seed_rows=300, holdout_rows=200)
+    assert rt.write_seed(world.seed_examples) == 300
+    yield {"cfg": str(cfg), "rt": rt, "world": world, "root": root, "token": token}
     mp.undo()
 
 
@@ -54,24 +54,23 @@ def test_bootstrap_retrain_promotes_first_champion(story):
 
 
 def test_score_batch_logs_every_prediction(story):
-    from flows.demo import write_incoming
     from flows.score_batch import score_batch_flow
-    from retrain.digits.scenario import load_scenario
-    from retrain.digits.simulator import Stream
 
-    rt = story["rt"]
-    stream = Stream(load_scenario("scenarios/tiny.toml"), split=story["split"], run_id="it")
-    truth = {}
-    for i in range(stream.n_batches):
-        batch = stream.batch(i)
-        truth.update({r: str(int(y)) for r, y in zip(batch.request_ids, batch.labels, strict=True)})
-        out = score_batch_flow(str(write_incoming(rt, batch)), config_path=story["cfg"])
-        assert out["written"]["champion"] == len(batch.request_ids)
-    story["truth"] = truth
-    assert rt.queries.count_predictions() == len(truth)
-    # scoring the same file again adds files but no request id twice
-    score_batch_flow(str(write_incoming(rt, stream.batch(0))), config_path=story["cfg"])
-    assert rt.queries.count_predictions() == len(truth)
+    rt, world = story["rt"], story["world"]
+    incoming = story["root"] / "incoming"
+    incoming.mkdir()
+    files = []
+    for i in range(world.n_batches):
+        files.append(incoming / f"batch-{i:04d}.parquet")
+        pq.write_table(world.table(i), files[-1])
+        out = score_batch_flow(str(files[-1]), config_path=story["cfg"])
+        assert out["written"]["champion"] == world.batch_size and out["ignored"] == 0
+    story["truth"] = dict(world.truth)
+    assert rt.queries.count_predictions() == world.n_batches * world.batch_size == 200
+    # scoring the same file again adds no request id twice
+    again = score_batch_flow(str(files[0]), config_path=story["cfg"])
+    assert again["ignored"] == world.batch_size and again["written"] == {}
+    assert rt.queries.count_predictions() == 200
 
 
 def test_drift_check_writes_verdict_and_reports(story):
@@ -79,8 +78,8 @@ def test_drift_check_writes_verdict_and_reports(story):
 
     verdict = drift_check_flow(config_path=story["cfg"])
     assert verdict["status"] in {"ok", "drift"}
-    # tiny.toml: one clean batch then strong rotation: the reference (first 100 rows) is
-    # clean, the window (last 100) rotated, so the verdict must be drift
+    # tiny.toml: one clean batch then strong rotation: the reference (the champion's
+    # training rows) is clean, the window (last 100 rows) rotated, so the verdict must be drift
     assert verdict["dataset_drift"] is True
     html = story["rt"].home.drift_reports / verdict["report_html"].split("/")[-1]
     assert html.is_file() and html.stat().st_size > 10_000
@@ -101,13 +100,15 @@ def test_curate_is_idempotent_in_labelstudio(story):
 
 
 def test_sync_labels_once_each(story):
+    from curation.labelstudio_annotate import AnnotatingAdapter
     from flows.sync_labels import sync_labels_flow
     from retrain.digits.annotator import SimulatedAnnotator
 
     rt = story["rt"]
     project_id = json.loads((rt.home.state / "labelstudio.json").read_text())["project_id"]
     annotator = SimulatedAnnotator(story["truth"], rt.task.classes, error_rate=0.0, seed=0)
-    assert annotator.label_pending(rt.labelstudio(), project_id) == 30
+    labeler = AnnotatingAdapter(rt.cfg.labelstudio.url, story["token"])  # answers, unlike rt's
+    assert annotator.label_pending(labeler, project_id) == 30
     first = sync_labels_flow(config_path=story["cfg"])
     assert first["new_labels"] == 30 and first["pending"] == 0
     second = sync_labels_flow(config_path=story["cfg"])

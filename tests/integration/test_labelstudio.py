@@ -1,4 +1,5 @@
-"""The Label Studio adapter against a real server: import, label through the HTTP API, export."""
+"""The Label Studio adapter against a real server: import, label through the HTTP API, export;
+and the contract test: the same calls give the same results on `InMemoryLabelStudio`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from curation.labeling import choice_result
 from curation.labelstudio import LabelStudioAdapter, LabelStudioError, LSTask, labeling_config
+from curation.labelstudio_annotate import AnnotatingAdapter
+from curation.labelstudio_memory import InMemoryLabelStudio
 from retrain.digits.annotator import SimulatedAnnotator
 
 pytestmark = pytest.mark.integration
@@ -44,7 +47,7 @@ def truth_of(ts: list[LSTask]) -> dict[str, str]:
 @pytest.fixture
 def adapter(labelstudio):
     url, token = labelstudio
-    with LabelStudioAdapter(url, token, retries=2, backoff=(0.2, 0.5)) as a:
+    with AnnotatingAdapter(url, token, retries=2, backoff=(0.2, 0.5)) as a:
         yield a
 
 
@@ -199,3 +202,89 @@ def test_unreachable_url_fails_clearly_after_retries():
     with pytest.raises(LabelStudioError, match=r"cannot reach Label Studio .* after 3 attempts"):
         a.check()
     assert time.perf_counter() - t0 >= 0.3
+
+
+# -- the contract: InMemoryLabelStudio answers like the server -------------------------------
+def contract(ls, title: str) -> list[tuple[str, object]]:
+    """One sequence of calls, every result with ids and timestamps taken out: what must be
+    equal on a real server and in memory. Ids are checked for consistency, not values."""
+    seen: list[tuple[str, object]] = []
+
+    def note(step: str, value: object) -> None:
+        seen.append((step, value))
+
+    ls.check()
+    project = ls.ensure_project(title, labeling_config(CLASSES))
+    note(
+        "ensure_project again gives the same id",
+        ls.ensure_project(title, labeling_config(CLASSES)) == project,
+    )
+    first = ls.import_tasks(project, tasks(10))
+    note("imported ids", sorted(first))
+    note("distinct task ids", len(set(first.values())))
+    note("reimport is idempotent", ls.import_tasks(project, tasks(10)) == first)
+    note("count after reimport", ls.task_count(project))
+    more = ls.import_tasks(project, tasks(6, start=7))  # 3 old + 3 new
+    note("old ids kept", all(more[r] == first[r] for r in more.keys() & first.keys()))
+    note("count after overlap", ls.task_count(project))
+    stranger = ls.import_tasks(project, [LSTask("stranger", PIXEL, None, None, None, "audit")])
+    existing = ls.existing_request_ids(project)
+    note("existing = all imported", existing == {**first, **more, **stranger})
+    pending = ls.pending_tasks(project)
+    note("pending task ids are the tasks'", all(existing[r] == t for t, r in pending))
+    note("pending, oldest first", [r for _, r in pending])
+
+    truth = truth_of(tasks(13))
+    alice = SimulatedAnnotator(truth, CLASSES, error_rate=0.3, seed=3, name="alice")
+    note("alice labels 4", alice.label_pending(ls, project, limit=4))
+    note("pending after 4", [r for _, r in ls.pending_tasks(project)])
+    owner_ann = ls.annotate(existing["req-0012"], "5")  # the token's own user
+    note("alice labels the rest she knows", alice.label_pending(ls, project))
+    note("pending at the end", [r for _, r in ls.pending_tasks(project)])
+    bob = SimulatedAnnotator(truth, CLASSES, error_rate=1.0, seed=1, name="bob")
+    bob_ann = ls.annotate(existing["req-0003"], bob.answer("req-0003"), annotator="bob")
+    note("annotation ids increase", 0 < owner_ann < bob_ann)
+
+    exported = ls.export_annotations(project)
+    ann_ids, stamps = [a.ls_annotation_id for a in exported], [a.ts for a in exported]
+    note(
+        "export (request_id, label, annotator, cancelled), by annotation id",
+        [(a.request_id, a.label, a.annotator.split("@")[0], a.was_cancelled) for a in exported],
+    )
+    note(
+        "export task ids are the tasks'",
+        all(a.ls_task_id == existing[a.request_id] for a in exported),
+    )
+    note("export ids distinct and sorted", ann_ids == sorted(set(ann_ids)))
+    note(
+        "ts aware, in annotation order", all(t.tzinfo for t in stamps) and stamps == sorted(stamps)
+    )
+    note("export twice is identical", ls.export_annotations(project) == exported)
+
+    ls.delete_task(existing["req-0000"])
+    ls.delete_task(existing["req-0000"])  # already gone: fine
+    note("count after delete_task", ls.task_count(project))
+    note("export after delete_task", sorted({a.request_id for a in ls.export_annotations(project)}))
+    anew = ls.import_tasks(project, tasks(1))["req-0000"]
+    note("reimport after delete_task makes a new task", anew not in existing.values())
+    ls.delete_project(project)
+    ls.delete_project(project)  # already gone: fine
+    try:
+        ls.task_count(project)
+        note("task_count of a deleted project", "no error")
+    except LabelStudioError as exc:
+        note("task_count of a deleted project", exc.status)
+    return seen
+
+
+def test_in_memory_labelstudio_answers_like_the_server(adapter):
+    """The benchmark's stand-in and a real server, through one sequence of calls."""
+    title = f"contract {uuid.uuid4().hex[:8]}"
+    server = contract(adapter, title)
+    memory = contract(InMemoryLabelStudio(), title)
+    assert memory == server
+    results = dict(server)
+    assert results["count after overlap"] == 13 and results["pending at the end"] == ["stranger"]
+    assert results["task_count of a deleted project"] == 404
+    labels = results["export (request_id, label, annotator, cancelled), by annotation id"]
+    assert len(labels) == 13 + 1 and {who for _, _, who, _ in labels} == {"alice", "admin", "bob"}

@@ -136,10 +136,10 @@ project_title = "served-elsewhere"
     assert curated["not_shown"] == 100  # week 2's rows logged without an input
     assert "100 candidate rows were not queued" in curated["note"]
 
-    from curation.labelstudio import LabelStudioAdapter
+    from curation.labelstudio_annotate import AnnotatingAdapter
 
     project = json.loads((tmp_path / "home" / "state" / "labelstudio.json").read_text())
-    with LabelStudioAdapter(url, token) as adapter:
+    with AnnotatingAdapter(url, token) as adapter:
         pending = adapter.pending_tasks(project["project_id"])
         assert len(pending) == BUDGET
         assert all(rid in truth and not rid.startswith("week2-00") for _, rid in pending)

@@ -125,23 +125,20 @@ def write_config(
 
 def seed_home(cfg: Path, rows: int = 300) -> None:
     """The clean labeled digits the first champion learns from."""
-    from flows.demo import write_digits_seed
-    from flows.runtime import open_runtime
-    from retrain.digits.data import split_digits
+    from flows.loop.open import open_loop
+    from retrain.digits.simulation import seed_examples
 
-    write_digits_seed(
-        open_runtime(str(cfg)), split_digits(seed_rows=rows, holdout_rows=200, seed=0)
-    )
+    open_loop(str(cfg)).write_seed(seed_examples(seed_rows=rows, holdout_rows=200))
 
 
 def log_digits(cfg: Path, n: int, prefix: str = "p", model_version: str = "v0001") -> list[str]:
     """Log `n` digit predictions (uniform-ish random probs) without a model: curation and
     sync need logged rows with real inputs, not a trained champion."""
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop
     from retrain.digits.data import split_digits
     from storage.prediction_log import PredictionLog, make_batch
 
-    rt = open_runtime(str(cfg))
+    rt = open_loop(str(cfg))
     split = split_digits(seed_rows=300, holdout_rows=200, seed=0)
     images = np.resize(split.pool_x, (n, *split.pool_x.shape[1:]))
     x = images.reshape(-1, 1, 8, 8).astype(np.float32)

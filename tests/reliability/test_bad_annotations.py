@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from curation.labelstudio import LabelStudioAdapter
+from curation.labelstudio_annotate import AnnotatingAdapter
 from flows.cli import app
 from tests.reliability.conftest import log_digits, write_config
 from tests.reliability.helpers import fingerprint, squash
@@ -31,7 +31,7 @@ def labeling(tmp_path, ls_server, prefect_harness, monkeypatch):
     log_digits(cfg, 30, prefix=tmp_path.name[:20])
     assert cli("curate", "--budget", "4", "--seed", "1", cfg=cfg).exit_code == 0
     state = json.loads((tmp_path / "home" / "state" / "labelstudio.json").read_text())
-    adapter = LabelStudioAdapter(ls_server.url, ls_server.token)
+    adapter = AnnotatingAdapter(ls_server.url, ls_server.token)
     tasks = adapter.pending_tasks(state["project_id"])
     assert len(tasks) == 4
     yield {"cfg": cfg, "home": tmp_path / "home", "adapter": adapter, "tasks": tasks,

@@ -1,7 +1,8 @@
 """Fault 3: the Label Studio server is stopped in the middle of `curate` and of `sync-labels`.
-The flows retry with back-off, then fail with a message that says what to do; once the
-server is back, rerunning them leaves every selected sample in Label Studio exactly once and
-every annotation in the label log exactly once.
+The adapter retries with back-off (the one retry layer: Prefect does not retry on top), then
+the flow fails with a message that says what to do; once the server is back, rerunning them
+leaves every selected sample in Label Studio exactly once and every annotation in the label
+log exactly once.
 
 The server is this suite's own (`ls_server`), stopped and restarted through
 scripts/labelstudio.sh exactly as an operator would."""
@@ -17,6 +18,7 @@ import pytest
 
 import curation.labelstudio as lsmod
 from curation.labelstudio import LabelStudioAdapter, LabelStudioError
+from curation.labelstudio_annotate import AnnotatingAdapter
 from tests.reliability.conftest import log_digits, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -80,11 +82,11 @@ def assert_retried_then_failed(state, log: list, task: str, started: float) -> N
     msg = str(err.value)
     assert "cannot reach Label Studio at" in msg and "start it with `make labelstudio-up`" in msg
     sleeps = [s for kind, s in log if kind == "sleep"]
-    assert sleeps == [1.0, 1.0, 1.0]  # one adapter back-off per Prefect attempt (retries = 1)
+    assert sleeps == [1.0]  # the adapter's one back-off ([labelstudio] retries = 1): 2 attempts
     runs = task_runs(state.state_details.flow_run_id)
-    assert runs[task] == 3  # the first run and Prefect's two retries
+    assert runs[task] == 1  # one retry layer: Prefect does not run the task again on top
     stopped = next(t for kind, t in log if kind == "stopped")
-    assert time.monotonic() - stopped >= 2 + 5 + 3  # Prefect's delays plus the adapter's
+    assert time.monotonic() - stopped >= 1  # the adapter's back-off
 
 
 def project_tasks(server, cfg_root) -> tuple[int, Counter]:
@@ -95,9 +97,9 @@ def project_tasks(server, cfg_root) -> tuple[int, Counter]:
 
 
 def queued_ids(cfg: str) -> list[str]:
-    from flows.runtime import open_runtime
+    from flows.loop.open import open_loop
 
-    return open_runtime(cfg).queries.queued().column("request_id").to_pylist()
+    return open_loop(cfg).queries.queued().column("request_id").to_pylist()
 
 
 def test_curate_survives_an_outage_mid_import(outage, token, monkeypatch):
@@ -138,7 +140,7 @@ def test_sync_labels_survives_an_outage(outage, token, monkeypatch):
     server, log = outage["server"], outage["log"]
     project_id, tasks = project_tasks(server, outage["root"])
     assert sum(tasks.values()) == BUDGET, "run after the curate outage test"
-    with LabelStudioAdapter(server.url, server.token) as adapter:
+    with AnnotatingAdapter(server.url, server.token) as adapter:
         pending = adapter.pending_tasks(project_id)
         first = [adapter.annotate(t, "3") for t, _ in pending[:12]]
         assert sync_labels_flow(config_path=outage["cfg"])["new_labels"] == 12

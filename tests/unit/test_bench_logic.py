@@ -1,4 +1,5 @@
-"""The bench scripts' own logic: verdict comparison, demo stage summary, synthetic data."""
+"""The bench scripts' own logic (verdict comparison, demo stage summary, synthetic data) and
+the loop benchmark's (shuffled labels, gate reasons, shared bootstrap, phase spans)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,86 @@ def test_demo_summary_shares(tmp_path):
     assert out["total_seconds"] == 50.0 and out["under_goal"]
     assert out["stages"]["a"] == {"seconds": 30.0, "share": 0.6}
     assert out["unaccounted_seconds"] == 10.0
+
+
+def test_shuffled_labels_permute_only_the_train_rows():
+    import pyarrow as pa
+
+    from flows.bench_run import shuffled_labels
+
+    labeled = pa.table(
+        {"request_id": [f"r{i}" for i in range(8)], "label": list("abcdefgh"), "x": range(8)}
+    )
+    train = ("r0", "r2", "r3", "r5", "r7")
+    out = shuffled_labels(labeled, train, seed=4)
+    got = dict(zip(out["request_id"].to_pylist(), out["label"].to_pylist(), strict=True))
+    assert [got[r] for r in ("r1", "r4", "r6")] == ["b", "e", "g"]  # test rows keep theirs
+    assert sorted(got[r] for r in train) == ["a", "c", "d", "f", "h"]
+    assert [got[r] for r in train] != ["a", "c", "d", "f", "h"]
+    assert out["x"].to_pylist() == list(range(8))
+    assert shuffled_labels(labeled, train, seed=4).equals(out)  # seeded
+
+
+def test_gate_reasons_are_the_failed_checks_first():
+    from flows.bench_run import gate_reasons
+
+    gate = {
+        "reasons": ["eval rows ok", "accuracy ok"],
+        "checks": [{"detail": "eval rows ok", "passed": True},
+                   {"detail": "slice x worse", "passed": False}],
+    }  # fmt: skip
+    assert gate_reasons(gate) == ["slice x worse"]
+    assert gate_reasons({**gate, "checks": []}) == ["eval rows ok", "accuracy ok"]
+    assert gate_reasons(None) == []
+
+
+def test_bootstrap_is_shared_by_policies_that_leave_its_sections_alone():
+    from flows.bench_policies import Policy, default_policies, parse_policy
+    from flows.bench_run import Job, _bootstrap_key
+
+    keys = {
+        _bootstrap_key(Job("s.toml", 3, p, None, "/tmp/x"))
+        for p in default_policies(50, [0.1], [1, 2])
+    }
+    assert len(keys) == 1  # no policy overrides [retrain], [task] or [gate] but gate.enabled
+    other = Policy("mine", None, {"retrain.seed": 1})
+    assert _bootstrap_key(Job("s.toml", 3, other, None, "/tmp/x")) not in keys
+    assert _bootstrap_key(Job("s.toml", 4, parse_policy("static", 50), None, "/tmp/x")) not in keys
+
+
+def test_phase_spans_from_the_runs():
+    from flows.bench_summary import phase_spans
+
+    class Sc:
+        phases = (type("P", (), {"attrs": {"device": "a"}})(), type("P", (), {"attrs": {}})())
+
+    assert phase_spans([0, 0, 1, 1, 1], Sc()) == [
+        {"index": 0, "first_batch": 0, "last_batch": 1, "attrs": {"device": "a"}},
+        {"index": 1, "first_batch": 2, "last_batch": 4, "attrs": {}},
+    ]
+
+
+def test_finished_runs_are_logged_and_reused(tmp_path, monkeypatch):
+    import flows.bench as bench
+    from flows.bench_policies import parse_policy
+    from flows.bench_run import Job
+
+    calls = []
+
+    def fake_run(job):
+        calls.append((job.seed, job.policy.name))
+        return {"seed": job.seed, "policy": job.policy.name, "labels_spent": job.seed}
+
+    monkeypatch.setattr(bench, "run_job", fake_run)
+    jobs = [Job("s.toml", sd, parse_policy(p, 50), None, "/tmp/x") for sd in (3, 4)
+            for p in ("static", "oracle")]  # fmt: skip
+    log, seen = tmp_path / "r.runs.jsonl", []
+    first = bench.run_jobs(jobs, 1, seen.append, "cfg-a", log)
+    assert sorted(calls) == [(3, "oracle"), (3, "static"), (4, "oracle"), (4, "static")]
+    assert calls[0] == (3, "oracle")  # the long job of a seed first
+    assert len(first) == len(seen) == 4 and len(log.read_text().splitlines()) == 4
+    calls.clear()
+    again = bench.run_jobs(jobs, 1, lambda r: None, "cfg-a", log)
+    assert calls == [] and sorted(map(str, again)) == sorted(map(str, first))
+    bench.run_jobs(jobs[:1], 1, lambda r: None, "cfg-b", log)  # another config: run again
+    assert calls == [(3, "static")]

@@ -1,5 +1,6 @@
-"""The fast paths added for the speed benchmarks: curation picks pushed into DuckDB (same rule
-as `curation.sampling.select`) and window batches streamed for drift (same rows as the
+"""The fast paths added for the speed benchmarks: curation picks ranked inside DuckDB
+(`Queries.ranked_candidates` + `curation.sampling.pick`: the same top-k as scoring the
+candidates' probabilities in Python) and window batches streamed for drift (same rows as the
 windows)."""
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curation.sampling import select
+from curation.rules import CurationRules
+from curation.sampling import entropy_scores, least_confidence, margin_scores, pick
 from storage.home import DataHome, StorageError
 from storage.label_log import LabelEvent, LabelLog
-from storage.picks import audit_count
 from storage.prediction_log import PredictionLog, make_batch
 from storage.queries import PICKS_SCHEMA, Queries
 from storage.queue_log import QueueLog
@@ -30,6 +31,23 @@ def log(home, ids, probs, start=0, role="champion", version="v0001"):
         ts=[T0 + timedelta(minutes=start + i) for i in range(n)],
     )  # fmt: skip
     PredictionLog(home).append(table, CLASSES)
+
+
+SCORERS = {"least_confidence": least_confidence, "margin": margin_scores, "entropy": entropy_scores}
+
+
+def curation_picks(q, window, budget, strategy, audit_share=0.2, seed=0):
+    ranked = q.ranked_candidates(window, strategy, budget, seed, audit_share)
+    return pick(ranked, budget, CurationRules(strategy=strategy, audit_share=audit_share))
+
+
+def top_k(candidates: pa.Table, strategy: str, k: int, exclude) -> tuple[list, list]:
+    """The k most uncertain candidates, scored in Python from their probs (ties: smaller id)."""
+    rows = [r for r in candidates.to_pylist() if r["request_id"] not in set(exclude)]
+    scores = SCORERS[strategy](np.array([r["probs"] for r in rows])) if rows else []
+    ranked = sorted(zip(scores, [r["request_id"] for r in rows], strict=True),
+                    key=lambda t: (-t[0], t[1]))[:k]  # fmt: skip
+    return [rid for _, rid in ranked], [float(x) for x, _ in ranked]
 
 
 @pytest.fixture
@@ -52,45 +70,43 @@ def home(tmp_path) -> DataHome:
 @pytest.mark.parametrize(
     ("window", "budget", "share"), [(None, 10, 0.2), (20, 7, 0.3), (30, 50, 0.0)]
 )
-def test_picks_follow_select_rule(home, strategy, window, budget, share):
+def test_picks_follow_the_budget_rule(home, strategy, window, budget, share):
     q = Queries(home)
     candidates = q.candidates(40 if window is None else window)
-    picks = q.curation_picks(window, budget, strategy, audit_share=share, seed=3)
-    assert picks.schema == PICKS_SCHEMA
+    picks = curation_picks(q, window, budget, strategy, audit_share=share, seed=3)
+    assert picks.schema.remove_metadata() == PICKS_SCHEMA
     eligible = set(candidates["request_id"].to_pylist())
     ids = picks["request_id"].to_pylist()
     reasons = picks["reason"].to_pylist()
     b = min(budget, len(eligible))
-    n_audit = audit_count(b, share)
+    n_audit = CurationRules(audit_share=share).audit_count(b)
     assert len(ids) == b and len(set(ids)) == b and set(ids) <= eligible
     assert picks.schema.metadata == {b"eligible": str(len(eligible)).encode()}
     assert reasons == ["audit"] * n_audit + ["uncertainty"] * (b - n_audit)
-    # the uncertainty picks are exactly select()'s top-k once the same audit rows are excluded
-    audit = ids[:n_audit]
-    expected = select(candidates.drop(["probs"]), budget=b - n_audit, strategy=strategy,
-                      audit_share=0.0, exclude=audit)  # fmt: skip
-    assert ids[n_audit:] == list(expected.request_ids)
-    assert picks["score"].to_pylist()[n_audit:] == pytest.approx(list(expected.scores))
+    # the uncertainty picks are exactly the Python top-k once the same audit rows are excluded
+    expected, scores = top_k(candidates, strategy, b - n_audit, exclude=ids[:n_audit])
+    assert ids[n_audit:] == expected
+    assert picks["score"].to_pylist()[n_audit:] == pytest.approx(scores, abs=1e-6)
 
 
 def test_audit_draw_is_seeded_and_uniform_over_eligible_rows(home):
     q = Queries(home)
-    a = q.curation_picks(None, 6, "margin", audit_share=1.0, seed=1)
-    assert a.equals(q.curation_picks(None, 6, "margin", audit_share=1.0, seed=1))
-    draws = {tuple(q.curation_picks(None, 6, "margin", 1.0, seed=s)["request_id"].to_pylist())
+    a = curation_picks(q, None, 6, "margin", audit_share=1.0, seed=1)
+    assert a.equals(curation_picks(q, None, 6, "margin", audit_share=1.0, seed=1))
+    draws = {tuple(curation_picks(q, None, 6, "margin", 1.0, seed=s)["request_id"].to_pylist())
              for s in range(5)}  # fmt: skip
     assert len(draws) == 5  # another seed, another draw
-    rnd = q.curation_picks(None, 5, "random", audit_share=0.2, seed=1)
+    rnd = curation_picks(q, None, 5, "random", audit_share=0.2, seed=1)
     assert rnd["reason"].to_pylist() == ["audit"] + ["random"] * 4
 
 
 def test_picks_on_an_empty_home_and_bad_arguments(tmp_path):
     q = Queries(DataHome(tmp_path / "empty"))
-    assert q.curation_picks(None, 5, "margin").num_rows == 0
+    assert curation_picks(q, None, 5, "margin").num_rows == 0
     with pytest.raises(StorageError, match="strategy"):
-        q.curation_picks(None, 5, "smallest")
+        q.ranked_candidates(None, "smallest", 5)
     with pytest.raises(StorageError, match="budget"):
-        q.curation_picks(None, -1, "margin")
+        q.ranked_candidates(None, "margin", -1)
 
 
 @pytest.mark.parametrize("newest", [True, False])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from curation.rules import CurationRules
+from evaluation.gate import GateRules
 from flows.config import Config, ConfigError, Secret, load_config, to_dict
 
 
@@ -28,7 +30,7 @@ def test_repo_file_loads_and_matches_defaults():
     cfg = load_config(repo / "loopwright.toml", env={})
     assert cfg.curation.strategy == "margin"
     assert cfg.demo.scenario == "scenarios/demo-rotation.toml"
-    assert cfg.drift == Config().drift  # every [drift] key written, with its default
+    assert cfg == Config()  # every section written with its defaults (see test_rules.py)
 
 
 def test_file_values_and_env_overrides(tmp_path):
@@ -46,13 +48,15 @@ def test_file_values_and_env_overrides(tmp_path):
         ("[drfit]\nwindow_rows = 3\n", {}, "unknown section [drfit]"),
         ("[drift]\nwindow_rows = 'many'\n", {}, "drift.window_rows"),
         ("[trigger]\non_drift = 'perhaps'\n", {}, "must be true or false, got 'perhaps'"),
-        ("[curation]\nstrategy = 'vibes'\n", {}, "curation.strategy = 'vibes' is not one of"),
+        ("[curation]\nstrategy = 'vibes'\n", {}, "[curation] strategy = 'vibes' is not one of"),
         (
             "[curation]\naudit_share = 1.5\n",
             {},
-            "curation.audit_share = 1.5 must lie between 0 and 1",
+            "[curation] audit_share = 1.5 must lie between 0 and 1",
         ),
-        ("[retrain]\nmax_epochs = -1\n", {}, "retrain.max_epochs = -1 must not be negative"),
+        ("[retrain]\nmax_epochs = -1\n", {}, "[retrain] max_epochs = -1 must be a number >= 0"),
+        ("[labeling]\nerror_rate = 2.0\n", {}, "labeling.error_rate = 2.0 must lie between 0"),
+        ("[demo]\nbatches_per_round = 2\n", {}, "unknown key demo.batches_per_round"),
         (
             "[labelstudio]\nurl = 'localhost:8089'\n",
             {},
@@ -104,13 +108,13 @@ def test_drift_report_and_rescore_keys(tmp_path):
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("html_report = 'sometimes'", "drift.html_report = 'sometimes' is not one of"),
-        ("rescore_rows = 0", "drift.rescore_rows must be at least 1"),
-        ("window_rows = 0", "drift.window_rows must be at least 1"),
-        ("report_sample_rows = 0", "drift.report_sample_rows must be at least 1"),
+        ("html_report = 'sometimes'", "[drift] html_report = 'sometimes' is not one of"),
+        ("rescore_rows = 0", "[drift] rescore_rows = 0 must be at least 1"),
+        ("window_rows = 0", "[drift] window_rows = 0 must be at least 1"),
+        ("report_sample_rows = 0", "[drift] report_sample_rows = 0 must be at least 1"),
         (
             "rescore_rows = 100",
-            "drift.report_sample_rows = 2000 exceeds drift.rescore_rows = 100",
+            "[drift] report_sample_rows = 2000 exceeds rescore_rows = 100",
         ),
         ("rescore_rows = 2.5", "drift.rescore_rows (from"),
     ],
@@ -118,4 +122,42 @@ def test_drift_report_and_rescore_keys(tmp_path):
 def test_bad_drift_keys_name_the_key(tmp_path, text, needle):
     with pytest.raises(ConfigError) as exc:
         load_config(write(tmp_path, f"[drift]\n{text}\n"), env={})
+    assert needle in str(exc.value)
+
+
+def test_sections_are_the_packages_rules():
+    cfg = Config()
+    assert isinstance(cfg.curation, CurationRules) and isinstance(cfg.gate, GateRules)
+    assert to_dict(cfg)["gate"]["enabled"] is True
+
+
+def test_overrides_apply_last_and_are_typed_as_in_toml(tmp_path):
+    p = write(tmp_path, "[curation]\nstrategy = 'entropy'\nbudget_per_batch = 5\n")
+    env = {"LOOPWRIGHT_CURATION__STRATEGY": "least_confidence"}
+    overrides = {"curation.strategy": "random", "gate.enabled": False, "trigger.every_rows": 50}
+    cfg = load_config(p, env=env, overrides=overrides)
+    assert cfg.curation == CurationRules(strategy="random", budget_per_batch=5)
+    assert cfg.gate.enabled is False and cfg.trigger.every_rows == 50
+    assert load_config(p, env=env).curation.strategy == "least_confidence"  # none: env wins
+    cfg = load_config(p, env={}, overrides={"curation.budget_per_batch": 0, "drift.drift_share": 1})
+    assert cfg.curation.budget_per_batch == 0 and cfg.drift.drift_share == 1.0  # int -> float
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"curation.stratgy": "random"}, "unknown key curation.stratgy in override"),
+        ({"curation.stratgy": "random"}, "did you mean 'strategy'?"),
+        ({"curashion.strategy": "random"}, "unknown section 'curashion' in override"),
+        ({"curashion.strategy": "random"}, "did you mean curation?"),
+        ({"strategy": "random"}, "override 'strategy' names no key: write it as 'section.key'"),
+        ({"gate.enabled": "false"}, "gate.enabled (from override gate.enabled) must be true or"),
+        ({"retrain.max_epochs": "40"}, "got the string '40'"),
+        ({"curation.budget_per_batch": -1}, "[curation] budget_per_batch = -1"),
+        ({"labelstudio.token": "abc"}, "set LOOPWRIGHT_LABELSTUDIO_TOKEN in the environment"),
+    ],
+)
+def test_bad_overrides_name_the_key(tmp_path, overrides, needle):
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, ""), env={}, overrides=overrides)
     assert needle in str(exc.value)

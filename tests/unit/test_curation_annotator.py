@@ -14,6 +14,9 @@ CLASSES = [str(i) for i in range(10)]
 
 
 class FakeAdapter:
+    """Records what `label_pending` asks of the labeler (an AnnotatingAdapter or an
+    InMemoryLabelStudio in real use)."""
+
     def __init__(self, pending: list[tuple[int, str]]):
         self.pending = pending
         self.calls: list[tuple[int, str, float | None, str | None]] = []
@@ -81,6 +84,18 @@ def test_label_pending_limit():
     assert ann.label_pending(fake, 4, limit=3) == 3
     assert [c[0] for c in fake.calls] == [0, 1, 2]
     assert ann.label_pending(FakeAdapter([]), 4, limit=0) == 0
+
+
+@pytest.mark.parametrize("name", ["pending_tasks", "annotate"])
+def test_both_labelers_have_what_answering_needs(name):
+    import inspect
+
+    from curation.labelstudio_annotate import AnnotatingAdapter
+    from curation.labelstudio_memory import InMemoryLabelStudio
+
+    wanted = inspect.signature(getattr(annotator_module._Annotates, name))
+    assert inspect.signature(getattr(AnnotatingAdapter, name)) == wanted
+    assert inspect.signature(getattr(InMemoryLabelStudio, name)) == wanted
 
 
 def test_truth_added_later_is_used():

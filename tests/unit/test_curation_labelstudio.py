@@ -1,6 +1,7 @@
 """The Label Studio adapter without a server: payloads, parsing, retries, token hygiene.
 
-HTTP is answered by `httpx.MockTransport`; the real server is exercised in
+HTTP is answered by `httpx.MockTransport`, or the SDK is replaced by a fake that fails on
+purpose (to count attempts); the real server is exercised in
 tests/integration/test_labelstudio.py.
 """
 
@@ -23,6 +24,7 @@ from curation.labelstudio import (
     label_of,
     labeling_config,
 )
+from curation.labelstudio_annotate import AnnotatingAdapter
 
 TOKEN = "s3cret-token-0123456789abcdef"
 USER = {
@@ -64,8 +66,8 @@ def serve(
     return install
 
 
-def adapter(**kw) -> LabelStudioAdapter:
-    return LabelStudioAdapter("http://ls.test:8089/", TOKEN, **{"backoff": (0.5, 1.0), **kw})
+def adapter(**kw) -> AnnotatingAdapter:
+    return AnnotatingAdapter("http://ls.test:8089/", TOKEN, **{"backoff": (0.5, 1.0), **kw})
 
 
 def test_repr_hides_the_token():
@@ -249,3 +251,127 @@ def test_import_rejects_duplicate_ids():
     t = LSTask("r1", "data:,", None, None, None, "audit")
     with pytest.raises(ValueError, match="request_id 'r1' more than once"):
         adapter().import_tasks(1, [t, t])
+
+
+def test_the_production_adapter_has_no_annotating_operations():
+    """The loop's port imports and exports; answering and deleting are the simulator's."""
+    for name in ("pending_tasks", "annotate", "delete_task", "delete_project", "_user_id"):
+        assert not hasattr(LabelStudioAdapter, name), name
+        assert callable(getattr(AnnotatingAdapter, name))
+    assert issubclass(AnnotatingAdapter, LabelStudioAdapter)
+    assert repr(adapter()).startswith("AnnotatingAdapter(url='http://ls.test:8089'")
+
+
+# -- one retry layer: attempts per adapter call, counted on a fake SDK -----------------------
+class FakeSDK:
+    """Stands in for `label_studio_sdk.LabelStudio`: any attribute path is callable; each call
+    is recorded by its dotted path (`projects.import_tasks`) and answered by `answer`."""
+
+    def __init__(self, answer: Callable[[str], object], calls=None, path: str = "") -> None:
+        self.__dict__.update(answer=answer, calls=[] if calls is None else calls, path=path)
+
+    def __getattr__(self, name: str) -> FakeSDK:
+        return FakeSDK(self.answer, self.calls, f"{self.path}.{name}".lstrip("."))
+
+    def __call__(self, *args, **kwargs) -> object:
+        self.calls.append(self.path)
+        return self.answer(self.path)
+
+
+class _Http:
+    def close(self) -> None:
+        pass
+
+
+def faked(answer: Callable[[str], object], **kw) -> tuple[AnnotatingAdapter, list[str]]:
+    a = adapter(**kw)
+    sdk = FakeSDK(answer)
+    a._client, a._http = sdk, _Http()  # as if `_sdk()` had built the client
+    return a, sdk.calls
+
+
+def api_error(status: int):
+    from label_studio_sdk.core.api_error import ApiError
+
+    return ApiError(status_code=status, body={"detail": f"HTTP {status} on purpose"})
+
+
+def fail_on(path: str, exc: Exception) -> Callable[[str], object]:
+    """Raise `exc` on calls to `path`; any other call finds an empty server."""
+
+    def answer(called: str) -> object:
+        if called == path:
+            raise exc
+        return []
+
+    return answer
+
+
+ONE_TASK = [LSTask("r1", "data:,", None, None, None, "audit")]
+# adapter call -> the one SDK call it makes first (reads) or after an empty listing (creates)
+OPERATIONS = {
+    "check": (lambda a: a.check(), "users.whoami"),
+    "ensure_project (list)": (lambda a: a.ensure_project("p", "<View/>"), "projects.list"),
+    "ensure_project (create)": (lambda a: a.ensure_project("p", "<View/>"), "projects.create"),
+    "existing_request_ids": (lambda a: a.existing_request_ids(1), "tasks.list"),
+    "task_count": (lambda a: a.task_count(1), "projects.get"),
+    "import_tasks (list)": (lambda a: a.import_tasks(1, ONE_TASK), "tasks.list"),
+    "import_tasks (import)": (lambda a: a.import_tasks(1, ONE_TASK), "projects.import_tasks"),
+    "export_annotations": (lambda a: a.export_annotations(1), "projects.exports.download_sync"),
+    "pending_tasks": (lambda a: a.pending_tasks(1), "tasks.list"),
+    "annotate": (lambda a: a.annotate(5, "3"), "annotations.create"),
+    "delete_task": (lambda a: a.delete_task(5), "tasks.delete"),
+    "delete_project": (lambda a: a.delete_project(1), "projects.delete"),
+}
+CREATES = {"ensure_project (create)", "import_tasks (import)", "annotate"}
+
+
+@pytest.mark.parametrize("retries", [None, 0, 1, 3])
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_503_is_tried_exactly_retries_plus_one_times(op, retries, sleeps):
+    """`[labelstudio] retries = 3` means at most 4 attempts per call, creates included (a 503
+    never reached the application), with the back-off between them; nothing retries on top."""
+    call, path = OPERATIONS[op]
+    kw = {} if retries is None else {"retries": retries}
+    a, calls = faked(fail_on(path, api_error(503)), **kw)
+    with pytest.raises(LabelStudioError, match="HTTP 503 when asked to") as err:
+        call(a)
+    attempts = (3 if retries is None else retries) + 1  # the constructor's default is 3
+    assert calls.count(path) == attempts and calls[-attempts:] == [path] * attempts
+    assert len(calls) == attempts + (0 if calls[0] == path else 1)  # + the listing before a create
+    assert sleeps == [0.5, 1.0, 1.0][: attempts - 1]
+    assert err.value.status == 503
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_a_refused_token_is_tried_once(op, status, sleeps):
+    call, path = OPERATIONS[op]
+    a, calls = faked(fail_on(path, api_error(status)), retries=3)
+    with pytest.raises(LabelStudioError, match=f"\\({status}") as err:
+        call(a)
+    assert calls.count(path) == 1 and sleeps == [] and err.value.status == status
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_500_is_retried_for_reads_only(op, sleeps):
+    """A 500 on a create may have created the thing: retrying could duplicate it."""
+    call, path = OPERATIONS[op]
+    a, calls = faked(fail_on(path, api_error(500)), retries=2)
+    with pytest.raises(LabelStudioError, match="HTTP 500"):
+        call(a)
+    assert calls.count(path) == (1 if op in CREATES else 3)
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_transport_errors_retry_creates_only_when_the_request_never_left(op, sleeps):
+    call, path = OPERATIONS[op]
+    refused = httpx.ConnectError("connection refused")
+    a, calls = faked(fail_on(path, refused), retries=2)
+    with pytest.raises(LabelStudioError, match="after 3 attempts"):
+        call(a)
+    assert calls.count(path) == 3
+    a, calls = faked(fail_on(path, httpx.ReadTimeout("no answer")), retries=2)
+    with pytest.raises(LabelStudioError, match="ReadTimeout after"):
+        call(a)
+    assert calls.count(path) == (1 if op in CREATES else 3)

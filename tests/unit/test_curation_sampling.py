@@ -1,22 +1,25 @@
-"""Samplers pick exactly known rows on a hand-made table."""
+"""Curation picks exactly known rows of a hand-made log: `pick(ranked_candidates(...))`, the
+one path every driver takes (DuckDB draws and ranks, `pick` applies the budget rule)."""
 
 from __future__ import annotations
 
 import doctest
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 import curation.sampling as sampling
-from curation.sampling import (
-    Selection,
-    entropy_scores,
-    least_confidence,
-    margin_scores,
-    select,
-)
+from curation.rules import CurationRules
+from curation.sampling import entropy_scores, least_confidence, margin_scores, pick
+from storage.home import DataHome, StorageError
+from storage.label_log import LabelEvent, LabelLog
+from storage.log_views import PICKS_SCHEMA
+from storage.prediction_log import PredictionLog, make_batch
+from storage.queries import Queries
+from storage.queue_log import QueueLog
 
 # uncertainty ranks, worked out by hand:
 #   least confidence  d .64  b .60  c .50  f .40  e .30  a .10
@@ -32,14 +35,41 @@ ROWS = {
 }
 
 
-def table(rows: dict[str, list[float]] = ROWS, order: list[str] | None = None) -> pa.Table:
-    ids = order or list(rows)
-    return pa.table(
-        {
-            "request_id": pa.array(ids, pa.string()),
-            "probs": pa.array([rows[i] for i in ids], pa.list_(pa.float32())),
-        }
-    )
+CLASSES = ["x", "y", "z"]
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def log(home: DataHome, ids: list[str], start: int = 0, role: str = "champion") -> None:
+    table = make_batch(
+        request_ids=ids, features=np.zeros((len(ids), 2)), probs=np.array([ROWS[i] for i in ids]),
+        classes=CLASSES, model_version="v0001", role=role,
+        ts=[T0 + timedelta(minutes=start + i) for i in range(len(ids))],
+    )  # fmt: skip
+    PredictionLog(home).append(table, CLASSES)
+
+
+@pytest.fixture
+def queries(tmp_path) -> Queries:
+    """The six rows of ROWS, logged as champion predictions a..f one minute apart."""
+    home = DataHome(tmp_path / "home")
+    log(home, list(ROWS))
+    return Queries(home)
+
+
+def picks(q: Queries, budget: int, strategy: str = "margin", share: float = 0.2, seed: int = 0,
+          window: int | None = None) -> pa.Table:  # fmt: skip
+    """What every driver runs: `pick(ranked_candidates(...), budget, rules)`."""
+    rules = CurationRules(strategy=strategy, audit_share=share)
+    ranked = q.ranked_candidates(window, strategy, budget, seed, share)
+    return pick(ranked, budget, rules)
+
+
+def ids(t: pa.Table) -> tuple[str, ...]:
+    return tuple(t["request_id"].to_pylist())
+
+
+def reasons(t: pa.Table) -> tuple[str, ...]:
+    return tuple(t["reason"].to_pylist())
 
 
 def test_scores_by_hand():
@@ -59,144 +89,157 @@ def test_scores_by_hand():
         ("entropy", ("d", "b", "f")),
     ],
 )
-def test_top_uncertainty_without_audit(strategy, expected):
-    sel = select(table(), budget=3, strategy=strategy, audit_share=0.0)
-    assert sel.request_ids == expected
-    assert sel.reasons == ("uncertainty",) * 3
-    assert list(sel.scores) == sorted(sel.scores, reverse=True)
+def test_top_uncertainty_without_audit(queries, strategy, expected):
+    out = picks(queries, 3, strategy, share=0.0)
+    assert out.schema.remove_metadata() == PICKS_SCHEMA
+    assert ids(out) == expected
+    assert reasons(out) == ("uncertainty",) * 3
+    assert out.schema.metadata == {b"eligible": b"6"}
 
 
-def test_scores_returned_are_the_strategy_scores():
-    sel = select(table(), budget=2, strategy="least_confidence", audit_share=0.0)
-    np.testing.assert_allclose(sel.scores, [0.64, 0.60], atol=1e-6)
-
-
-def test_excluded_ids_are_never_picked():
-    sel = select(table(), budget=2, strategy="least_confidence", audit_share=0.0, exclude={"d"})
-    assert sel.request_ids == ("b", "c")
-    for seed in range(20):
-        sel = select(table(), 5, "margin", audit_share=0.4, seed=seed, exclude=["a", "c"])
-        assert not {"a", "c"} & set(sel.request_ids)
-
-
-def test_ties_go_to_the_smaller_request_id():
-    rows = {"y": [0.5, 0.5], "x": [0.5, 0.5], "z": [0.9, 0.1]}
-    sel = select(table(rows), budget=1, strategy="margin", audit_share=0.0)
-    assert sel.request_ids == ("x",)
-    sel = select(table(rows, order=["z", "y", "x"]), budget=2, strategy="entropy", audit_share=0.0)
-    assert sel.request_ids == ("x", "y")
+def test_scores_are_the_logged_uncertainties(queries):
+    out = picks(queries, 6, "least_confidence", share=0.0)
+    assert ids(out) == ("d", "b", "c", "f", "e", "a")
+    assert out["score"].to_pylist() == pytest.approx([0.64, 0.60, 0.50, 0.40, 0.30, 0.10])
+    out = picks(queries, 2, "entropy", share=0.0)
+    assert out["score"].to_pylist() == pytest.approx([1.0974, 1.0805], abs=1e-3)
 
 
 @pytest.mark.parametrize(
-    ("seed", "expected"),
+    ("seed", "share", "expected", "why"),
     [
-        # ids sorted a..f; default_rng(seed).permutation(6)[0] is the audit pick
-        (0, ("d", "b", "c")),  # permutation starts with 3: "d", the most uncertain row
-        (1, ("e", "d", "b")),  # starts with 4: "e", a row uncertainty sampling would not pick
-        (3, ("c", "d", "b")),  # starts with 2: "c"
+        # the audit order of seed 0 is d, f, a, ...; of seed 1 b, f, d, ...; of seed 3 c, a, b
+        (0, 0.2, ("d", "b", "c"), ("audit", "uncertainty", "uncertainty")),
+        (0, 0.5, ("d", "f", "b"), ("audit", "audit", "uncertainty")),
+        (0, 1.0, ("d", "f", "a"), ("audit",) * 3),
+        (1, 0.2, ("b", "d", "c"), ("audit", "uncertainty", "uncertainty")),
+        (1, 0.5, ("b", "f", "d"), ("audit", "audit", "uncertainty")),
+        (3, 0.2, ("c", "d", "b"), ("audit", "uncertainty", "uncertainty")),
+        (3, 0.5, ("c", "a", "d"), ("audit", "audit", "uncertainty")),
     ],
 )
-def test_audit_first_then_uncertainty_known_rows(seed, expected):
-    sel = select(table(), budget=3, strategy="least_confidence", audit_share=0.2, seed=seed)
-    assert sel.request_ids == expected
-    assert sel.reasons == ("audit", "uncertainty", "uncertainty")
+def test_audit_first_then_top_uncertainty_skipping_audit_picks(queries, seed, share, expected, why):
+    out = picks(queries, 3, "least_confidence", share=share, seed=seed)
+    assert (ids(out), reasons(out)) == (expected, why)
 
 
-def test_result_does_not_depend_on_row_order():
-    shuffled = ["f", "c", "a", "e", "b", "d"]
+def test_every_audit_draw_is_a_prefix_of_one_seeded_order(queries):
+    order = ids(picks(queries, 6, share=1.0, seed=0))
+    assert order == ("d", "f", "a", "c", "e", "b")
+    for budget in range(7):
+        assert ids(picks(queries, budget, share=1.0, seed=0)) == order[:budget]
+
+
+def test_result_does_not_depend_on_row_order(tmp_path, queries):
+    home = DataHome(tmp_path / "shuffled")
+    log(home, ["f", "c", "a"], start=0)
+    log(home, ["e", "b", "d"], start=3)
+    other = Queries(home)
     for strategy in ("least_confidence", "margin", "entropy", "random"):
         for seed in range(5):
-            a = select(table(), 4, strategy, audit_share=0.5, seed=seed)
-            b = select(table(order=shuffled), 4, strategy, audit_share=0.5, seed=seed)
-            assert a == b
+            a = picks(queries, 4, strategy, share=0.5, seed=seed)
+            assert a.equals(picks(other, 4, strategy, share=0.5, seed=seed))
 
 
 @pytest.mark.parametrize(
     ("budget", "share", "n_audit"),
-    [
-        (0, 0.2, 0),
-        (1, 0.2, 0),
-        (2, 0.2, 1),
-        (5, 0.2, 1),
-        (5, 0.5, 2),
-        (6, 0.5, 3),
-        (4, 1.0, 4),
-        (4, 0.0, 0),
-    ],
-)
-def test_audit_count(budget, share, n_audit):
-    sel = select(table(), budget=budget, strategy="margin", audit_share=share, seed=3)
-    assert len(sel) == budget
-    assert sel.reasons.count("audit") == n_audit
-    assert len(set(sel.request_ids)) == budget
-
-
-def test_audit_draw_is_uniform_over_all_candidates():
-    # even the most uncertain row is as likely as any other to be the audit pick
-    counts = Counter(
-        select(table(), budget=2, strategy="least_confidence", audit_share=0.5, seed=s).ids_for(
-            "audit"
-        )[0]
-        for s in range(1200)
+    [(0, 0.2, 0), (1, 0.2, 0), (2, 0.2, 1), (5, 0.2, 1), (5, 0.5, 2), (6, 0.5, 3), (4, 1.0, 4),
+     (4, 0.0, 0)],
+)  # fmt: skip
+def test_audit_count(queries, budget, share, n_audit):
+    out = picks(queries, budget, share=share, seed=3)
+    assert out.num_rows == budget == len(set(ids(out)))
+    assert (
+        reasons(out).count("audit")
+        == n_audit
+        == CurationRules(audit_share=share).audit_count(budget)
     )
-    assert set(counts) == set(ROWS)
-    assert all(140 <= c <= 260 for c in counts.values()), counts
 
 
-def test_budget_larger_than_candidates_takes_all_once():
-    rows = {**ROWS}
-    t = pa.concat_tables([table(rows), table({"a": ROWS["a"]})])  # "a" logged twice
-    sel = select(t, budget=50, strategy="entropy", audit_share=0.2, exclude={"b"})
-    assert sorted(sel.request_ids) == ["a", "c", "d", "e", "f"]
+def test_audit_draw_is_uniform_over_all_candidates(tmp_path):
+    # 300 rows, uncertainty rising with the id: the audit draw ignores it, so each fifth of
+    # the ranking holds about a fifth of the 60 audit picks (12 expected, sd ~3.1)
+    home = DataHome(tmp_path / "home")
+    top = np.linspace(0.99, 0.35, 300)
+    probs = np.stack([top, (1 - top) / 2, (1 - top) / 2], axis=1)
+    rids = [f"r{i:03d}" for i in range(300)]
+    table = make_batch(
+        request_ids=rids, features=np.zeros((300, 2)), probs=probs, classes=CLASSES,
+        model_version="v0001", role="champion", ts=[T0 + timedelta(seconds=i) for i in range(300)],
+    )  # fmt: skip
+    PredictionLog(home).append(table, CLASSES)
+    q = Queries(home)
+    for seed in range(3):
+        drawn = picks(q, 60, "least_confidence", share=1.0, seed=seed)
+        fifths = Counter(int(r[1:]) // 60 for r in ids(drawn))
+        assert sorted(fifths) == [0, 1, 2, 3, 4] and all(4 <= c <= 20 for c in fifths.values())
+    assert ids(picks(q, 5, "least_confidence", share=0.0)) == tuple(rids[-5:][::-1])
 
 
-def test_random_strategy_is_seeded():
-    a = select(table(), budget=4, strategy="random", audit_share=0.25, seed=7)
-    assert a == select(table(), budget=4, strategy="random", audit_share=0.25, seed=7)
-    assert a.reasons == ("audit", "random", "random", "random")
-    picks = {select(table(), 4, "random", 0.25, seed=s).request_ids for s in range(10)}
-    assert len(picks) > 1
+def test_budget_larger_than_candidates_takes_each_eligible_row_once(tmp_path):
+    home = DataHome(tmp_path / "home")
+    log(home, list(ROWS))
+    log(home, ["a"], start=10)  # "a" logged twice
+    log(home, ["e"], start=11, role="shadow")  # another role: its own copy never counts
+    QueueLog(home).append(["b"], "uncertainty")
+    LabelLog(home).append([LabelEvent("c", "x", "feedback", "ann", ts=T0)], CLASSES)
+    out = picks(Queries(home), 50, "entropy", share=0.2)
+    # audit pick d (the first of a, d, e, f in seed 0's order), then the rest by entropy
+    assert ids(out) == ("d", "f", "e", "a")
+    assert reasons(out) == ("audit", "uncertainty", "uncertainty", "uncertainty")
+    assert out.schema.metadata == {b"eligible": b"4"}
 
 
-def test_precomputed_columns_when_probs_are_absent():
-    t = pa.table(
-        {"request_id": ["p", "q", "r"], "confidence": pa.array([0.9, 0.4, 0.6], pa.float32())}
-    )
-    assert select(t, 2, "least_confidence", audit_share=0.0).request_ids == ("q", "r")
-    with pytest.raises(ValueError, match="'margin'"):
-        select(t, 2, "margin", audit_share=0.0)
+def test_window_keeps_the_newest_rows(queries):
+    assert sorted(ids(picks(queries, 6, share=0.0, window=3))) == ["d", "e", "f"]
 
 
-def test_empty_candidates():
-    t = table().slice(0, 0)
-    assert select(t, 5, "margin") == Selection((), (), ())
+def test_random_strategy_is_seeded(queries):
+    out = picks(queries, 4, "random", share=0.25, seed=0)
+    assert (ids(out), reasons(out)) == (("d", "f", "a", "c"), ("audit",) + ("random",) * 3)
+    assert ids(picks(queries, 4, "random", share=0.25, seed=2)) == ("d", "a", "b", "e")
+
+
+def test_budget_zero_and_an_empty_log(tmp_path, queries):
+    assert picks(queries, 0).num_rows == 0
+    empty = Queries(DataHome(tmp_path / "empty"))
+    out = picks(empty, 5)
+    assert out.num_rows == 0 and out.schema.metadata == {b"eligible": b"0"}
+
+
+def test_shown_counts_what_a_labeler_cannot_see(tmp_path):
+    home = DataHome(tmp_path / "home")
+    table = make_batch(
+        request_ids=["a", "b", "c"], features=np.zeros((3, 2)),
+        probs=np.array([ROWS[i] for i in "abc"]), classes=CLASSES, model_version="v0001",
+        role="champion", ts=[T0 + timedelta(minutes=i) for i in range(3)],
+        inputs=[b"png", None, b"png"],
+    )  # fmt: skip
+    PredictionLog(home).append(table, CLASSES)
+    q = Queries(home)
+    ranked = q.ranked_candidates(None, "margin", 5, 0, 0.0, shown="input")
+    out = pick(ranked, 5, CurationRules(audit_share=0.0))
+    assert ids(out) == ("c", "a")
+    assert out.schema.metadata == {b"eligible": b"2", b"not_shown": b"1"}
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("args", "message"),
     [
-        ({"budget": -1}, "budget = -1 is negative"),
-        ({"budget": 2.5}, "budget = 2.5 must be an integer"),
-        ({"strategy": "bald"}, "strategy = 'bald' is unknown"),
-        ({"audit_share": 1.5}, r"audit_share = 1.5 must be within \[0, 1\]"),
-        ({"audit_share": -0.1}, "audit_share = -0.1"),
+        ((None, "bald", 2, 0, 0.2), "strategy = 'bald' is unknown"),
+        ((None, "margin", -1, 0, 0.2), "budget = -1"),
+        ((None, "margin", 2.5, 0, 0.2), "budget = 2.5"),
+        ((None, "margin", 2, 0, 1.5), r"audit_share = 1.5 must be within \[0, 1\]"),
+        ((-1, "margin", 2, 0, 0.2), "window_rows"),
     ],
 )
-def test_clear_errors(kwargs, message):
-    args = {"budget": 2, "strategy": "margin", **kwargs}
-    with pytest.raises(ValueError, match=message):
-        select(table(), **args)
-
-
-def test_bad_tables_are_named():
-    with pytest.raises(ValueError, match="no 'request_id'"):
-        select(pa.table({"id": ["a"], "probs": [[0.5, 0.5]]}), 1, "margin")
-    ragged = pa.table({"request_id": ["a", "b"], "probs": [[0.5, 0.5], [0.2, 0.3, 0.5]]})
-    with pytest.raises(ValueError, match="full probability vector"):
-        select(ragged, 1, "margin")
-    nulls = pa.table({"request_id": ["a", None], "probs": [[0.5, 0.5], [0.2, 0.8]]})
-    with pytest.raises(ValueError, match="request_id has nulls"):
-        select(nulls, 1, "margin")
+def test_clear_errors(queries, args, message):
+    with pytest.raises(StorageError, match=message):
+        queries.ranked_candidates(*args)
+    with pytest.raises(StorageError, match="shown = 'eyes'"):
+        queries.ranked_candidates(None, "margin", 2, shown="eyes")
+    with pytest.raises(ValueError, match="budget = -1"):
+        pick(queries.ranked_candidates(None, "margin", 2), -1, CurationRules())
 
 
 def test_doctests():

@@ -236,10 +236,31 @@ def test_existing_gate_key_is_ignored() -> None:
 def test_bad_card_and_rules() -> None:
     with pytest.raises(ValueError, match="models.challenger"):
         decide({"models": {}}, RULES)
-    with pytest.raises(ValueError, match="tolerance = -0.1"):
+    with pytest.raises(ValueError, match=r"\[gate\] tolerance = -0.1: use a share in \[0, 1\)"):
         GateRules(tolerance=-0.1)
-    with pytest.raises(ValueError, match="min_eval_rows = 0"):
+    with pytest.raises(ValueError, match=r"\[gate\] min_eval_rows = 0: use a whole number"):
         GateRules(min_eval_rows=0)
+    with pytest.raises(ValueError, match=r"\[gate\] enabled = 'no': use true or false"):
+        GateRules(enabled="no")
+
+
+def test_disabled_gate_promotes_a_failing_challenger_and_says_why() -> None:
+    c = card(model("challenger", n=30, acc=0.5, f1=0.5, exps=(FAIL,)), model("champion", n=30))
+    shut = decide(c, RULES)
+    assert not shut.promote
+    d = decide(c, dataclasses.replace(RULES, enabled=False))
+    assert d.promote
+    assert d.reasons[0] == (
+        "gate disabled by [gate] enabled = false: every challenger is promoted; the checks "
+        "below are reported, not applied"
+    )
+    assert d.reasons[1:] == shut.reasons and d.checks == shut.checks  # what it would have said
+    assert [x["name"] for x in d.checks if not x["passed"]] == [
+        "eval_rows",
+        "accuracy",
+        "macro_f1",
+        "expectation rotate-10",
+    ]
 
 
 def hits_model(name: str, hits: list[bool], recent: list[bool] | None) -> ModelEval:

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from curation.label_sync import to_events
 from flows.demo import prepare_home
-from flows.score_batch import read_inputs
-from flows.sync_labels import to_events
+from flows.loop.score import read_inputs
 
 
 class Ann:

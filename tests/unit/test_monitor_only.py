@@ -12,7 +12,7 @@ import pytest
 
 import retrain.monitor as monitor
 from flows.config import ConfigError, load_config
-from flows.runtime import Runtime
+from flows.loop.engine import Loop
 from retrain.task import MonitorOnlyError, load_task, monitor_task
 from storage.home import DataHome
 
@@ -28,11 +28,11 @@ def config(tmp_path, text: str, env: dict | None = None):
 def test_classes_from_config_make_a_monitor_only_task(tmp_path):
     cfg = config(tmp_path, f'[task]\nplugin = ""\nclasses = {json.dumps(CLASSES)}\n')
     assert cfg.task.classes == tuple(CLASSES)
-    task = Runtime(cfg, DataHome(tmp_path / "h")).task
+    task = Loop(cfg, DataHome(tmp_path / "h")).task
     assert (task.name, task.classes, task.monitor_only) == ("monitor-only", tuple(CLASSES), True)
     # classes alone, the plugin left at its default (digits): monitor-only too
     only = config(tmp_path, f"[task]\nclasses = {json.dumps(CLASSES)}\n")
-    assert Runtime(only, DataHome(tmp_path / "h")).task.monitor_only
+    assert Loop(only, DataHome(tmp_path / "h")).task.monitor_only
     # from the environment: comma-separated
     env = config(tmp_path, "", env={"LOOPWRIGHT_TASK__CLASSES": "cat, dog"})
     assert env.task.classes == ("cat", "dog")
@@ -42,14 +42,14 @@ def test_classes_from_config_make_a_monitor_only_task(tmp_path):
     ("text", "message"),
     [
         ("[task]\nclasses = [1, 2]\n", "must be a list of non-empty names"),
-        ('[drift]\nreference = "log"\n', "drift.reference = 'log' is not one of"),
-        ('[drift]\nstattest = "exact"\n', "drift.stattest = 'exact' is not one of"),
-        ("[drift]\np_value = 1.0\n", "drift.p_value = 1.0 must lie between 0 and 1"),
+        ('[drift]\nreference = "log"\n', r"\[drift\] reference = 'log' is not one of"),
+        ('[drift]\nstattest = "exact"\n', r"\[drift\] stattest = 'exact' is not one of"),
+        ("[drift]\np_value = 1.0\n", r"\[drift\] p_value = 1.0 must lie between 0 and 1"),
         (
             '[drift]\nreference_end = "last week"\n',
-            "drift.reference_end = 'last week' is not an ISO",
+            r"\[drift\] reference_end = 'last week' is not an ISO",
         ),
-        ('[drift]\nreference_start = "2026-05-01"\n', "without drift.reference_end"),
+        ('[drift]\nreference_start = "2026-05-01"\n', "without reference_end"),
         (
             '[drift]\nreference_start = "2026-05-09"\nreference_end = "2026-05-08"\n',
             "is not before",

@@ -179,7 +179,7 @@ def test_log_predictions_says_how_many_ids_were_already_logged(wine, tmp_path):
 
 
 def test_local_token_is_named_as_the_source(wine, tmp_path, monkeypatch):
-    from flows.runtime import labelstudio_token
+    from flows.loop.labeler import labelstudio_token
 
     (tmp_path / "ls").mkdir()
     (tmp_path / "ls" / "token").write_text("local-demo-token\n")
@@ -196,7 +196,7 @@ def test_local_token_is_named_as_the_source(wine, tmp_path, monkeypatch):
 
 
 def test_a_remote_server_never_gets_the_local_token(wine, tmp_path, monkeypatch):
-    from flows.runtime import labelstudio_token
+    from flows.loop.labeler import labelstudio_token
 
     (tmp_path / "ls").mkdir()
     (tmp_path / "ls" / "token").write_text("local-demo-token\n")

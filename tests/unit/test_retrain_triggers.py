@@ -132,3 +132,129 @@ def test_recovery_episode_lifecycle_and_off_switch() -> None:
     # recovery_drop 0 turns it off: rules pass through, no episode is kept
     d, ep = recovery_step(Episode(True, 0.96), quiet, 0.85, 0.50, 400, 0.0)
     assert d is quiet and ep == Episode()
+
+
+# -- assess: the [trigger] rules on evidence gathered by the caller ------------------------------
+
+
+def _old_evaluate_triggers(cfg, ev, episode):
+    """`flows/retrain_triggers.evaluate_triggers` before `assess`, after its evidence
+    gathering, transcribed line by line: what `assess` must equal with every rule on."""
+    from retrain.triggers import (
+        combine,
+        confidence_trigger,
+        drift_trigger,
+        performance_trigger,
+        periodic_trigger,
+        recovery_step,
+    )
+
+    decisions = [performance_trigger(ev.audit_correct, cfg.accuracy_threshold, cfg.min_labels)]
+    reference, conf = ev.reference_confidence, ev.recent_confidence
+    if reference is not None:
+        decisions.append(
+            confidence_trigger(
+                float(reference),
+                float(conf.mean()) if len(conf) else 0.0,
+                len(conf),
+                cfg.confidence_drop,
+                min_rows=ev.confidence_min_rows,
+            )
+        )
+    drift = ev.drift or {}
+    if cfg.on_drift and drift.get("status") in {"ok", "drift"}:
+        decisions.append(
+            drift_trigger(
+                bool(drift["dataset_drift"]),
+                float(drift["drift_share"]),
+                float(drift["confidence_drop"]),
+                cfg.confidence_drop,
+            )
+        )
+    if cfg.every_rows:
+        decisions.append(periodic_trigger(ev.served, cfg.every_rows))
+    return recovery_step(
+        episode,
+        combine(decisions),
+        reference,
+        float(conf.mean()) if len(conf) else 0.0,
+        len(conf),
+        cfg.recovery_drop,
+        min_rows=ev.confidence_min_rows,
+    )
+
+
+def _evidence(n_right, n_wrong, reference, conf, n_conf, drift, served):
+    from retrain.trigger_rules import TriggerEvidence
+
+    return TriggerEvidence(
+        audit_correct=np.array([True] * n_right + [False] * n_wrong, dtype=bool),
+        reference_confidence=reference,
+        recent_confidence=np.full(n_conf, conf, dtype=np.float32),
+        drift=drift,
+        served=served,
+        confidence_min_rows=100,
+    )
+
+
+DRIFTED = {"status": "drift", "champion": "v1", "dataset_drift": True, "drift_share": 0.6,
+           "confidence_drop": 0.02}  # fmt: skip
+QUIET = {"status": "ok", "champion": "v1", "dataset_drift": False, "drift_share": 0.1,
+         "confidence_drop": 0.01}  # fmt: skip
+
+
+def test_assess_equals_the_old_evaluate_triggers_on_hand_made_evidence():
+    from itertools import product
+
+    from retrain.trigger_rules import TriggerRules, assess
+    from retrain.triggers import Episode
+
+    checked = fired = 0
+    for (right, wrong), reference, (conf, n_conf), drift, every, served, episode, rdrop, on_drift in product(
+        [(0, 0), (10, 2), (15, 10), (40, 2)],
+        [None, 0.95],
+        [(0.9, 0), (0.9, 400), (0.7, 400), (0.7, 50)],
+        [None, DRIFTED, QUIET],
+        [0, 300],
+        [100, 300],
+        [Episode(), Episode(open=True, baseline=0.97)],
+        [0.0, 0.05],
+        [True, False],
+    ):  # fmt: skip
+        rules = TriggerRules(every_rows=every, recovery_drop=rdrop, on_drift=on_drift)
+        ev = _evidence(right, wrong, reference, conf, n_conf, drift, served)
+        new = assess(rules, ev, episode)
+        assert new == _old_evaluate_triggers(rules, ev, episode), (rules, ev, episode)
+        checked += 1
+        fired += new[0].fire
+    assert checked == 4 * 2 * 4 * 3 * 2 * 2 * 2 * 2 * 2 and 0 < fired < checked
+
+
+def test_assess_values_on_one_case_by_hand():
+    from retrain.trigger_rules import TriggerRules, assess
+    from retrain.triggers import Episode
+
+    # 15/25 audit right (0.600 < 0.85), confidence 0.70 vs 0.95 on 400 rows, drift, 300 served
+    ev = _evidence(15, 10, 0.95, 0.7, 400, DRIFTED, 300)
+    d, e = assess(TriggerRules(every_rows=300), ev, Episode())
+    assert d.fire and d.kind == "performance+confidence+drift+periodic"
+    assert d.numbers["performance"]["accuracy"] == 0.6
+    assert d.numbers["confidence"]["drop"] == pytest.approx(0.25, abs=1e-6)
+    assert e == Episode(open=True, baseline=0.95)
+    # every rule off: nothing fires, and with recovery off the episode closes
+    off = TriggerRules(on_performance=False, on_confidence=False, on_drift=False, recovery_drop=0)
+    d, e = assess(off, ev, Episode(open=True, baseline=0.97))
+    assert (d.fire, d.kind, d.numbers, e) == (False, "none", {}, Episode())
+    # recovery alone keeps an open episode firing while confidence is far below the baseline
+    quiet = TriggerRules(on_performance=False, on_confidence=False, on_drift=False)
+    d, e = assess(quiet, ev, Episode(open=True, baseline=0.97))
+    assert (d.fire, d.kind, e.open) == (True, "recovery", True)
+    assert d.numbers["gap"] == pytest.approx(0.27, abs=1e-6)
+
+
+def test_assess_skips_the_confidence_rule_without_a_reference():
+    from retrain.trigger_rules import TriggerRules, assess
+    from retrain.triggers import Episode
+
+    d, _ = assess(TriggerRules(), _evidence(40, 2, None, 0.5, 400, None, 0), Episode())
+    assert set(d.numbers) == {"performance"} and not d.fire

@@ -40,6 +40,9 @@ def log(home, ids, start=0, version="v0001", role="champion", ts=None, seed=0):
     PredictionLog(home).append(table, CLASSES)
 
 
+BY_KIND = [("kind", "ascending"), ("request_id", "ascending")]  # ranked rows in one order
+
+
 def answers(home: DataHome) -> dict:
     """What every reader says about the home (the things compaction must not change)."""
     q = Queries(home)
@@ -50,8 +53,8 @@ def answers(home: DataHome) -> dict:
         "recent": q.recent_predictions(7, columns=wide).to_pylist(),
         "first": q.first_predictions(5, columns=wide).to_pylist(),
         "candidates": q.candidates(30).to_pylist(),
-        "picks": q.curation_picks(None, 6, "margin", 0.3, seed=2).to_pylist(),
-        "picks_window": q.curation_picks(10, 4, "entropy", 0.25, seed=1).to_pylist(),
+        "picks": q.ranked_candidates(None, "margin", 6, 2, 0.3).sort_by(BY_KIND).to_pylist(),
+        "picks_window": q.ranked_candidates(10, "entropy", 4, 1, 0.25).sort_by(BY_KIND).to_pylist(),
         "frame": q.prediction_frame(["r05", "r00", "r31", "nope"]).to_pylist(),
         "labeled": q.labeled_examples().to_pylist(),
         "queued": q.queued().to_pylist(),

@@ -118,6 +118,34 @@ def test_candidates_exclude_queued_labeled_and_non_champion(home):
     assert q.pending_labels() == 0
 
 
+def test_ranked_candidates_are_the_draw_and_the_top_of_the_same_candidates(home):
+    """What `curation.sampling.pick` takes: the first `budget` eligible rows in the seeded
+    audit order, the `budget` most uncertain, one counts row; picked by hand below."""
+    import pyarrow.compute as pc
+
+    from curation.rules import CurationRules
+    from curation.sampling import pick
+
+    for i, p_a in enumerate([0.9, 0.6, 0.55, 0.8, 0.7]):
+        log(home, [f"r{i}"], start=i, p_a=p_a)
+    log(home, ["s5"], start=5, role="shadow", p_a=0.5)
+    QueueLog(home).append(["r2"], ["uncertainty"], ls_task_ids=[7], scores=[0.4])
+    q = Queries(home)
+    ranked = q.ranked_candidates(None, "least_confidence", 2, seed=0, audit_share=0.5)
+    kinds = ranked["kind"].to_pylist()
+    assert sorted(kinds) == ["counts", "draw", "draw", "top", "top"]
+    assert set(ranked["n"].to_pylist()) == {4}  # r0, r1, r3, r4: r2 is queued, s5 a shadow
+    top = ranked.filter(pc.equal(ranked["kind"], "top"))
+    assert top["request_id"].to_pylist() == ["r1", "r4"]  # 1 - 0.6, then 1 - 0.7
+    assert top["score"].to_pylist() == pytest.approx([0.4, 0.3])
+    drawn = ranked.filter(pc.equal(ranked["kind"], "draw")).sort_by("draw")
+    assert drawn["request_id"].to_pylist() == ["r1", "r3"]  # seed 0's audit order
+    out = pick(ranked, 2, CurationRules(strategy="least_confidence", audit_share=0.5))
+    assert out["request_id"].to_pylist() == ["r1", "r4"]  # r1 is drawn, so the top skips it
+    assert out["reason"].to_pylist() == ["audit", "uncertainty"]
+    assert q.ranked_candidates(2, "margin", 5)["n"].to_pylist()[0] == 2  # window r3, r4
+
+
 def test_labeled_examples_latest_label_and_disagreement(home):
     log(home, ["r1", "r2", "r3"])
     label(home, "r1", "a", annotator="ann1", minute=10, ann_id=1)

@@ -1,4 +1,4 @@
-"""`drift-check` on a real data home without Prefect: the streamed path gives the same verdict
+"""The engine's drift check on a real data home without Prefect: the streamed path gives the same verdict
 as the exact in-memory one, re-scores a bounded sample, and writes the HTML report when told."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-import flows.drift_check as dc
-import flows.drift_outcome as outcome
+import flows.loop.drift as dc
+import flows.loop.drift_outcome as outcome
 from curation.drift import compute_drift
-from flows.config import Config, DriftConfig
-from flows.runtime import Runtime
+from curation.drift_rules import DriftRules, report_due
+from flows.config import Config
+from flows.loop.engine import Loop
 from retrain.digits.data import split_digits
 from retrain.digits.task import TASK
 from retrain.digits.transforms import rotate
@@ -85,18 +86,16 @@ def world(tmp_path_factory):
     return home, ds.id
 
 
-def runtime(world, tmp_path, **drift) -> tuple[Runtime, Predictor]:
-    """A runtime on the shared logs, with this test's own reports and state."""
+def runtime(world, tmp_path, **drift) -> tuple[Loop, Predictor]:
+    """A loop on the shared logs, with this test's own reports and state."""
     logs, ds_id = world
     home = DataHome(tmp_path / "home")
     home.root.mkdir(parents=True, exist_ok=True)
     for name in ("predictions", "seed", "labels", "datasets"):
         if not (home.root / name).exists():
             (home.root / name).symlink_to(logs.root / name)
-    cfg = replace(
-        Config(), drift=replace(DriftConfig(reference_rows=150, window_rows=200), **drift)
-    )
-    rt = Runtime(cfg, home)
+    cfg = replace(Config(), drift=replace(DriftRules(reference_rows=150, window_rows=200), **drift))
+    rt = Loop(cfg, home)
     predictor = Predictor()
     rt.__dict__["registry"] = Registry(ds_id)
     rt.predictor = lambda version: predictor
@@ -172,7 +171,7 @@ def test_html_report_on_change(world, tmp_path, reports):
     assert not second["report_written"] and second["evidently"] is None
     assert second["report_html"] == first["report_html"]  # where the latest report is
     assert second["report_ts"] == first["ts"]
-    assert "No Evidently report this time" in dc.markdown(second)
+    assert "No Evidently report this time" in outcome.markdown(second)
     # the verdict flips drift -> ok: a new report
     looser = runtime(world, tmp_path, drift_share=1.0)[0]
     third = dc.check(looser)
@@ -207,10 +206,10 @@ def test_waits_for_a_full_window_and_keeps_the_latest_report(world, tmp_path, re
 def test_report_decision_doctests():
     assert doctest.testmod(dc).failed == 0
     assert doctest.testmod(outcome).failed == 0
-    assert dc.report_due("on_change", None, "v2", "ok") == (True, "first check of champion v2")
+    assert report_due("on_change", None, "v2", "ok") == (True, "first check of champion v2")
     prev = {"champion": "v1", "status": "drift"}
-    assert dc.report_due("on_change", prev, "v2", "drift")[0]
-    assert dc.report_due("never", None, "v2", "ok") == (False, "html_report = never")
+    assert report_due("on_change", prev, "v2", "drift")[0]
+    assert report_due("never", None, "v2", "ok") == (False, "html_report = never")
 
 
 def test_window_sample_is_a_seeded_subset_of_the_role_window(world):
@@ -239,3 +238,29 @@ def test_real_report_shows_the_most_drifted_features(world, tmp_path):
     assert verdict["evidently"]["n_reference"] == 100 and verdict["evidently"]["n_current"] == 100
     html = rt.home.drift_reports / verdict["report_html"].split("/")[-1]
     assert html.is_file() and html.stat().st_size > 10_000
+
+
+def test_the_reference_is_scored_once_per_champion(world, tmp_path, reports):
+    """The champion's outputs on its training rows are fixed once it is: a loop re-scores
+    only the current sample at the next check, and the verdict is the same."""
+    rt, predictor = runtime(world, tmp_path, html_report="never")
+    first = dc.check(rt)
+    ref_rows = first["reference"]["rows"]
+    assert predictor.rows == ref_rows + 200
+    second = dc.check(rt)
+    assert predictor.rows == ref_rows + 400  # the reference was not scored again
+    assert second["columns"] == first["columns"] and second["prediction"] == first["prediction"]
+
+
+def test_without_artifacts_no_report_file_is_written(world, tmp_path, reports):
+    rt, _ = runtime(world, tmp_path)
+    rt.artifacts = False
+    verdict = dc.check(rt)
+    assert verdict["status"] == "drift" and not verdict["report_written"]
+    assert verdict["report_why"].startswith("artifacts are off") and reports == []
+    assert not rt.home.drift_reports.exists() or not any(rt.home.drift_reports.iterdir())
+    with_files = runtime(world, tmp_path / "files", html_report="never")[0]
+    again = dc.check(with_files)
+    assert {k: again[k] for k in ("columns", "prediction", "dataset_drift")} == {
+        k: verdict[k] for k in ("columns", "prediction", "dataset_drift")
+    }

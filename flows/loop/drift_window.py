@@ -1,5 +1,5 @@
-"""`drift-check` with `[drift] reference = "window"`: the log compared with an earlier window
-of itself, for a model served elsewhere (no loopwright champion to re-score anything).
+"""The drift check with `[drift] reference = "window"`: the log compared with an earlier
+window of itself, for a model served elsewhere (no loopwright champion to re-score anything).
 
 Why: someone with their own serving stack logs predictions (`log-predictions`) and wants to
 know when today's traffic no longer looks like a period they trust. The reference is a
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.drift import ModelOutputs
-from flows.config_checks import reference_times
+from curation.drift_rules import reference_times
 from storage.schemas import PREDICTION_SCHEMA
 
 LOGGED = ("ts", "features", "pred", "confidence")
@@ -70,12 +70,12 @@ def describe(start: datetime | None, end: datetime | None, version: str | None) 
     return " ".join(parts)
 
 
-def windows(rt) -> Windows:
+def windows(loop) -> Windows:
     """Choose the reference rows and the current window (see the module doc)."""
-    cfg = rt.cfg.drift
+    cfg = loop.cfg.drift
     start, end = reference_times(cfg)
     version = cfg.reference_model_version or None
-    q = rt.queries
+    q = loop.queries
     if end is None and version is None:
         first = as_table(q.window_batches(cfg.reference_rows, newest=False, role="champion",
                                           columns=LOGGED))  # fmt: skip

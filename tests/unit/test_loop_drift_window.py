@@ -1,4 +1,4 @@
-"""`drift-check` for a model served elsewhere: no loopwright champion, classes from config,
+"""The engine's drift check for a model served elsewhere: no loopwright champion, classes from config,
 the log compared with an earlier window of itself (by time or by model_version), outputs as
 logged; waiting reasons say what to do."""
 
@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import flows.drift_check as dc
+import flows.loop.drift as dc
 from curation.drift import compute_drift
-from flows.config import Config, DriftConfig, TaskConfig
-from flows.runtime import Runtime
+from curation.drift_rules import DriftRules
+from flows.config import Config, TaskConfig
+from flows.loop.drift_outcome import markdown
+from flows.loop.engine import Loop
 from storage.home import DataHome
 from storage.prediction_log import PredictionLog, make_batch
 from tests.unit.test_curation_drift_pvalues import CLASSES, wine_traffic
@@ -35,12 +37,12 @@ def log(home, prefix, n, seed, start, version="served-1", shift=0.0, every=timed
     return x, probs
 
 
-def runtime(home: DataHome, **drift) -> Runtime:
-    base = DriftConfig(reference="window", reference_rows=300, window_rows=200, html_report="never")
+def runtime(home: DataHome, **drift) -> Loop:
+    base = DriftRules(reference="window", reference_rows=300, window_rows=200, html_report="never")
     cfg = replace(
         Config(), task=TaskConfig(plugin="", classes=tuple(CLASSES)), drift=replace(base, **drift)
     )
-    return Runtime(cfg, home)
+    return Loop(cfg, home)
 
 
 @pytest.fixture
@@ -78,8 +80,8 @@ def test_shifted_traffic_drifts_against_the_window(home):
     verdict = dc.check(runtime(home, reference_end=WEEK.isoformat()))
     assert verdict["status"] == "drift" and verdict["dataset_drift"]
     assert {f"f{j}" for j in range(8)} <= set(verdict["drifted_columns"])
-    assert "by p-value tests" in dc.markdown(verdict)
-    assert "Reference: rows before" in dc.markdown(verdict)
+    assert "by p-value tests" in markdown(verdict)
+    assert "Reference: rows before" in markdown(verdict)
 
 
 def test_model_version_reference(home):
@@ -133,7 +135,7 @@ def test_unknown_logged_classes_are_named(tmp_path):
     rt = runtime(home, reference_end=WEEK.isoformat())
     other = replace(rt.cfg, task=TaskConfig(plugin="", classes=("a", "b", "c")))
     with pytest.raises(ValueError, match="predicted classes outside"):
-        dc.check(Runtime(other, home))
+        dc.check(Loop(other, home))
 
 
 def test_real_report_in_window_mode(home):

@@ -1,0 +1,137 @@
+"""What a finished drift check leaves behind: the verdict (state `last_drift`, and a JSON
+file), the Evidently HTML report for people when it is due, and the markdown summary.
+
+Why the report is rationed: it is most of a check's time, and its cost grows with the
+columns, not the rows, so it is written per `[drift] html_report` (`curation.drift_rules.
+report_due`: by default on the first check of a subject, a champion or a reference window,
+and when the verdict flips drift <-> ok), on a sample, with the `[drift] report_columns`
+most drifted features. A loop without artifacts (the benchmark) writes no report files;
+the verdict and the state are the same.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from curation.drift_rules import report_due, shown_features
+from storage.state import read_state, write_state
+
+if TYPE_CHECKING:
+    from flows.loop.parts import LoopParts as Loop
+
+REPORT_STATE = "last_drift_report"
+
+
+def latest_report(loop: Loop) -> dict:
+    state = read_state(loop.home, REPORT_STATE) or {}
+    return {"report_html": state.get("html"), "report_ts": state.get("written_at")}
+
+
+def waiting(loop: Loop, champion: str | None, reason: str, now: datetime) -> dict:
+    verdict = {
+        "status": "waiting",
+        "dataset_drift": False,
+        "reason": reason,
+        "champion": champion,
+        **latest_report(loop),
+        "report_written": False,
+        "ts": now.isoformat(),
+    }
+    write_state(loop.home, "last_drift", verdict)
+    return verdict
+
+
+def write_human_report(loop: Loop, run_id, verdict, ref_x, ref_out, cur_x, cur_out) -> dict:
+    from curation.drift_report import frames_for_report, write_report
+
+    classes, out = loop.task.classes, loop.home.drift_reports
+    shown = shown_features(verdict["columns"][: ref_x.shape[1]], loop.cfg.drift.report_columns)
+    names = [verdict["columns"][j]["column"] for j in shown]
+
+    def frame(x, outputs):
+        preds = [classes[i] for i in outputs.pred]
+        return frames_for_report(x[:, shown], preds, outputs.confidence, names)
+
+    summary = write_report(
+        frame(ref_x, ref_out),
+        frame(cur_x, cur_out),
+        out / f"{run_id}.html",
+        out / f"{run_id}.evidently.json",
+        sample_rows=loop.cfg.drift.report_sample_rows,
+    )
+    return {**summary, "features_shown": names}
+
+
+def finish(loop: Loop, now, run_id, result, champion, subject, reference, current, report) -> dict:
+    """The verdict of a finished comparison: the human report when due, the JSON, the state.
+    `subject` is what a report is about (a champion, or a reference window): its first check
+    writes one."""
+    status, numbers = ("drift" if result.dataset_drift else "ok"), result.to_dict()
+    previous = read_state(loop.home, REPORT_STATE)
+    due, why = report_due(loop.cfg.drift.html_report, previous, subject, status)
+    if due and not loop.artifacts:
+        due, why = False, "artifacts are off (the benchmark writes no reports)"
+    report_state = {**(previous or {}), "champion": subject, "status": status}
+    summary = None
+    if due:
+        ref_x, ref_out, cur_x, cur_out = report
+        summary = write_human_report(loop, run_id, numbers, ref_x, ref_out, cur_x(), cur_out)
+        report_state.update(html=summary["html_path"], written_at=now.isoformat())
+    write_state(loop.home, REPORT_STATE, report_state)
+    verdict = {
+        "status": status,
+        **numbers,
+        "champion": champion,
+        "reference": reference,
+        "current": current,
+        "evidently": summary,
+        **latest_report(loop),
+        "report_written": due,
+        "report_why": why,
+        "ts": now.isoformat(),
+    }
+    if loop.artifacts:
+        out = loop.home.drift_reports
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{run_id}.json").write_text(json.dumps(verdict, indent=2, default=str))
+    write_state(loop.home, "last_drift", verdict)
+    return verdict
+
+
+def markdown(verdict: dict) -> str:
+    if verdict["status"] == "waiting":
+        return f"# Drift check: waiting\n\n{verdict['reason']}\n"
+    if verdict["report_written"]:
+        report = f"Evidently report (sample): `{verdict['report_html']}`"
+    else:
+        report = (
+            f"No Evidently report this time ({verdict['report_why']}); latest: "
+            f"`{verdict['report_html']}` ({verdict['report_ts']})"
+        )
+    ref = verdict["reference"]
+    against = (
+        f"Champion `{verdict['champion']}`"
+        if ref.get("kind") != "window"
+        else f"Reference: {ref['what']} ({ref['rows']} rows, {ref['from']} .. {ref['to']})"
+    )
+    tests = (
+        "p-value tests (K-S / chi-square / z, reference <= 1000 rows)"
+        if verdict.get("rule") == "p_value"
+        else "distances (normed Wasserstein / Jensen-Shannon)"
+    )
+    pred = verdict["prediction"]
+    lines = [
+        f"# Drift check: {'DRIFT' if verdict['dataset_drift'] else 'no drift'}",
+        "",
+        f"{against}; {verdict['n_drifted']} of {verdict['n_columns']} "
+        f"columns drifted (share {verdict['drift_share']:.2f}) over "
+        f"{verdict['current']['rows']} rows ({verdict['current']['rescored']} re-scored), "
+        f"by {tests}.",
+        f"Predicted class: {pred['method']} {pred['score']:.3g} "
+        f"(threshold {pred['threshold']}); mean confidence "
+        f"{verdict['confidence_ref']:.3f} → {verdict['confidence_cur']:.3f}.",
+        report,
+    ]
+    return "\n".join(lines) + "\n"

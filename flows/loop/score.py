@@ -1,0 +1,171 @@
+"""The `score` stage: the champion (and the shadow) predict a production batch, and every
+prediction is appended to the log; and `log_file`, for predictions a model served elsewhere
+already made.
+
+The incoming table has `request_id` (string), `input` (binary, the raw input as the task
+encodes it), and optionally `attrs` (map<string,string>) and `ts` (kept as given: a
+prediction's time is the traffic's, never this process's clock).
+
+A request id logged before is ignored (the first logged prediction of an id is the one kept),
+so replaying a batch adds nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage.home import StorageError
+from storage.prediction_log import (
+    PredictionLog,
+    complete_batch,
+    make_batch,
+    validate_batch,
+    without_ids,
+)
+
+if TYPE_CHECKING:
+    from flows.loop.parts import LoopParts as Loop
+
+REQUIRED = ("request_id", "input")
+
+
+def read_inputs(path: Path) -> pa.Table:
+    """A Parquet file of production inputs, or an error naming what is missing."""
+    if not path.is_file():
+        raise ValueError(
+            f"input file {str(path)!r} does not exist: pass --input PATH to a Parquet file"
+        )
+    table = pq.read_table(path)
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"input file {str(path)!r} lacks column(s) {missing}: it needs request_id (string) "
+            "and input (binary)"
+        )
+    if table.num_rows == 0:
+        raise ValueError(f"input file {str(path)!r} is empty: score at least one input")
+    return table
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    if not path.is_file():
+        raise ValueError(
+            f"input file {str(path)!r} does not exist: pass --input PATH to a Parquet file"
+        )
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(
+            f"input file {str(path)!r} is not a Parquet file ({err}): write it with "
+            "pyarrow.parquet.write_table"
+        ) from None
+
+
+def _chunks(pf: pq.ParquetFile, chunk_rows: int):
+    start = 0
+    for batch in pf.iter_batches(batch_size=chunk_rows):
+        yield start, pa.Table.from_batches([batch])
+        start += batch.num_rows
+
+
+def log_file(loop: Loop, path: Path, chunk_rows: int = 50_000) -> dict:
+    """Validate then append a file of predictions, `chunk_rows` at a time (bounded memory);
+    every chunk is validated before the first is written, so a bad row writes nothing."""
+    if chunk_rows < 1:
+        raise ValueError(f"--chunk-rows = {chunk_rows}: pass a positive number of rows")
+    pf = open_parquet(path)
+    if pf.metadata.num_rows == 0:
+        raise ValueError(f"input file {str(path)!r} is empty: log at least one prediction")
+    classes, n_features = loop.task.classes, loop.n_features
+    seen: set[str] = set()
+    logged: set[str] = set()
+    for start, chunk in _chunks(pf, chunk_rows):  # pass 1: validate everything
+        where = f"input file {str(path)!r}, rows {start}..{start + chunk.num_rows - 1}"
+        try:
+            table = validate_batch(complete_batch(chunk, classes), classes, n_features)
+        except StorageError as err:
+            raise StorageError(f"{where}: {err}") from None
+        ids = table.column("request_id").to_pylist()
+        dup = next((i for i in ids if i in seen), None)
+        if dup is not None:
+            raise StorageError(
+                f"{where}: request_id {dup!r} appears more than once in the file: "
+                "give each prediction its own request id"
+            )
+        seen.update(ids)
+        logged |= loop.logged_request_ids(ids)  # logged before: the first row stays
+    log, written, parts = PredictionLog(loop.home), 0, 0
+    for _, chunk in _chunks(pf, chunk_rows):  # pass 2: write
+        chunk = without_ids(complete_batch(chunk, classes), logged)
+        if chunk.num_rows:
+            written += log.append(chunk, classes=classes, n_features=n_features)
+            parts += 1
+    return {"rows": written, "ignored": len(logged), "chunks": parts, "file": str(path)}
+
+
+def ignored_note(n: int) -> str:
+    if not n:
+        return ""
+    return (
+        f"; {n} request ids were already in the prediction log and are ignored "
+        "(the first logged prediction of a request id is the one kept)"
+    )
+
+
+def score_table(loop: Loop, table: pa.Table) -> dict:
+    """Predict with the serving aliases and append one prediction-log batch per role."""
+    champion = loop.registry.get("champion")
+    if champion is None:
+        from flows.loop.hints import no_champion_hint
+
+        raise RuntimeError(f"no champion model to score with: {no_champion_hint(loop)}")
+    rows = table.num_rows
+    ignored = loop.logged_request_ids(table.column("request_id").to_pylist())
+    table = without_ids(table, ignored)  # scored before: the first prediction stays
+    if table.num_rows == 0:
+        return {"rows": rows, "champion": champion, "written": {}, "ignored": len(ignored)}
+    ids = table.column("request_id").to_pylist()
+    inputs = table.column("input").to_pylist()
+    x = loop.task.decode_inputs(inputs)
+    features = loop.task.features(x)
+    attrs = (
+        [dict(a) if a is not None else {} for a in table.column("attrs").to_pylist()]
+        if "attrs" in table.column_names
+        else None
+    )
+    ts = table.column("ts").to_pylist() if "ts" in table.column_names else None
+    log = PredictionLog(loop.home)
+    written = {}
+    roles = [("champion", champion)]
+    shadow = loop.registry.get("shadow")
+    if shadow and shadow != champion:
+        roles.append(("shadow", shadow))
+    confidence = None
+    for role, version in roles:
+        probs = loop.predictor(version)(x)
+        batch = make_batch(
+            request_ids=ids if role == "champion" else [f"{i}#shadow" for i in ids],
+            features=features,
+            probs=probs,
+            classes=loop.task.classes,
+            model_version=version,
+            role=role,
+            ts=ts,
+            inputs=inputs,
+            attrs=attrs,
+        )
+        written[role] = log.append(batch, classes=loop.task.classes)
+        if role == "champion":
+            confidence = float(np.asarray(probs).max(axis=1).mean())
+    return {
+        "rows": rows,
+        "champion": champion,
+        "written": written,
+        "ignored": len(ignored),
+        "mean_confidence": confidence,
+    }
