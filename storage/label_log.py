@@ -123,12 +123,13 @@ def events_table(events: Sequence[LabelEvent]) -> pa.Table:
 class LabelLog:
     """Appends label events; several sync processes may append at once."""
 
-    def __init__(self, home: DataHome) -> None:
+    def __init__(self, home: DataHome, queries: Queries | None = None) -> None:
         self.home = home
+        self.queries = queries  # a reader to reuse (its database), else one per call
 
     def known_annotation_ids(self) -> set[int]:
         """Label Studio annotation ids already logged."""
-        return Queries(self.home).annotation_ids()
+        return (self.queries or Queries(self.home)).annotation_ids()
 
     def logged_annotations(self) -> dict[int, tuple[int | None, str]]:
         """(ls_task_id, label) of the latest logged event of each Label Studio annotation id."""
@@ -136,7 +137,7 @@ class LabelLog:
                  WHERE ls_annotation_id IS NOT NULL QUALIFY row_number() OVER
                    (PARTITION BY ls_annotation_id
                     ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1"""
-        con = connect(self.home, "labels")
+        con = connect(self.home, "labels", database=self.queries and self.queries.database)
         try:
             return {ann: (task, label) for ann, task, label in con.execute(sql).fetchall()}
         finally:

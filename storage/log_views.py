@@ -1,9 +1,10 @@
 """DuckDB views over the Parquet logs, for `queries.py` and the label log's dedup lookup
 (these modules alone use DuckDB, through `duckdb_conn.open_duckdb`).
 
-A connection is in-memory and per call (no database file), under `[storage]`'s memory limit,
-so any number of readers and writers coexist. It reads one listing of each log's live parts
-(`log_files`: a merged file, never also the parts it replaces). Each log appears
+A connection is in-memory and per call (no database file; a reader may keep the database
+and open a connection to it per call, `duckdb_conn.SharedDuckDB`), under `[storage]`'s
+memory limit, so any number of readers and writers coexist. It reads one listing of each
+log's live parts (`log_files`: a merged file, never also the parts it replaces). Each log appears
 deduplicated (`DEDUP`): one row per prediction `request_id` (the earliest `ts`, then the
 earliest file, then row, wins), one row per Label Studio annotation version (annotation id
 and `ts`, its `updated_at`: a corrected annotation has several) and per other label event,
@@ -19,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from storage.duckdb_conn import open_duckdb
+from storage.duckdb_conn import SharedDuckDB, open_duckdb, read_parts
 from storage.home import DataHome, StorageError
 from storage.parquet_parts import live_parts
 from storage.schemas import (
@@ -241,20 +242,21 @@ def log_files(folder: Path) -> list[str]:
 
 
 def connect(
-    home: DataHome, *sources: str, settings: StorageSettings | None = None
+    home: DataHome,
+    *sources: str,
+    settings: StorageSettings | None = None,
+    database: SharedDuckDB | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory connection (under `[storage]`'s memory limit and threads) with a
-    deduplicated view per requested log."""
-    con = open_duckdb(settings)
+    deduplicated view per requested log, over a fresh listing of its parts: a new database,
+    or a new connection to `database` (its settings, not `settings`, apply then)."""
+    con = database.connect() if database is not None else open_duckdb(settings)
     try:
         for name in sources:
             files = log_files(getattr(home, name))
             if files:
-                listed = "[" + ", ".join(literal(f) for f in files) + "]"
                 con.execute(
-                    f"CREATE TEMP VIEW {name}_raw AS SELECT *, file_index FROM read_parquet("
-                    f"{listed}, hive_partitioning=true, union_by_name=true, filename=true, "
-                    "file_row_number=true)"
+                    f"CREATE TEMP VIEW {name}_raw AS SELECT *, file_index FROM {read_parts(files)}"
                 )
             else:
                 empty = _SCHEMAS[name].empty_table()

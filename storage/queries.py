@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
+from storage.duckdb_conn import SharedDuckDB
 from storage.home import DataHome
 from storage.log_views import (
     AUDIT_SCHEMA,
@@ -48,21 +49,39 @@ def vanished(err: duckdb.Error) -> bool:
 
 
 class Queries(CurationQueries):
-    """`Queries(home).candidates(2000)`: read-only; opens one DuckDB connection per call,
-    under `settings` (`[storage]`: memory limit, threads)."""
+    """`Queries(home).candidates(2000)`: read-only. Keeps one in-memory DuckDB database
+    (`duckdb_conn.SharedDuckDB`, under `settings`: `[storage]` memory limit, threads) and
+    opens one connection to it per call, with views over a fresh listing of the parts (a
+    writer may add parts between calls). `close()` frees the database (else garbage
+    collection does)."""
 
     def __init__(self, home: DataHome, settings: StorageSettings | None = None) -> None:
         self.home = home
         self.settings = settings or StorageSettings()
+        self._db: SharedDuckDB | None = None
+
+    @property
+    def database(self) -> SharedDuckDB:
+        """The database every call connects to (a new one if `settings` was replaced)."""
+        if self._db is None or self._db.settings is not self.settings:
+            self._db = SharedDuckDB(self.settings)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
 
     def _run(self, sources: Sequence[str], fn):
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                con = connect(self.home, *sources, settings=self.settings)
+                con = connect(self.home, *sources, database=self.database)
                 try:
                     return fn(con)
                 finally:
                     con.close()
+            except duckdb.FatalException:
+                self.database.reset()  # DuckDB invalidated the database: the next call reopens
+                raise
             except duckdb.Error as err:
                 if attempt == ATTEMPTS or not vanished(err):
                     raise

@@ -2,8 +2,8 @@
 go to annotators, which to pick (decided inside DuckDB), and a window streamed in bounded
 memory.
 
-A mixin of `storage.queries.Queries` (it uses its `home`, `_run` and `_table`), so that
-`Queries` keeps one API while each module holds one concern.
+A mixin of `storage.queries.Queries` (it uses its `home`, `settings`, `database`, `_run`
+and `_table`), so that `Queries` keeps one API while each module holds one concern.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from storage.log_views import (
     cols,
     fetch_rows,
     first_per_request,
-    literal,
     log_files,
     prediction_schema,
+    read_parts,
 )
 
 # Which rows a labeler can be shown, for `ranked_candidates(shown=...)`.
@@ -98,19 +98,18 @@ class CurationQueries:
         files = log_files(self.home.predictions)  # live parts: never a merged file and its sources
         if not files or n_rows == 0:
             return
-        settings = self.settings
-        if memory_limit_mb is not None:
-            settings = dataclasses.replace(settings, memory_limit_mb=int(memory_limit_mb))
-        con = open_duckdb(settings)
-        spill = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        own = memory_limit_mb is not None  # a limit of its own: a database of its own
+        if own:
+            settings = dataclasses.replace(self.settings, memory_limit_mb=int(memory_limit_mb))
+            con = open_duckdb(settings)
+            spill = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+        else:  # a connection to the reader's database (its temp tables are this call's)
+            con = self.database.connect()
         try:
             # one fixed file list, so that file_index means the same file in both statements
             # even if a writer adds a part in between
             con.execute(
-                "CREATE TEMP VIEW predictions_raw AS SELECT *, file_index FROM read_parquet(["
-                + ", ".join(literal(f) for f in files)
-                + "], hive_partitioning=true, union_by_name=true, filename=true, "
-                "file_row_number=true)"
+                f"CREATE TEMP VIEW predictions_raw AS SELECT *, file_index FROM {read_parts(files)}"
             )
             where = """($mv IS NULL OR model_version = $mv) AND ($role IS NULL OR role = $role)
                     AND ($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end)
@@ -150,7 +149,8 @@ class CurationQueries:
                 yield batch.select(schema.names).cast(schema)
         finally:
             con.close()
-            shutil.rmtree(spill, ignore_errors=True)
+            if own:
+                shutil.rmtree(spill, ignore_errors=True)
 
     def ranked_candidates(
         self,

@@ -33,11 +33,12 @@ def _per_row(values: Sequence | None, n: int, name: str) -> list:
 class QueueLog:
     """Appends queue entries; an id already queued is never queued twice."""
 
-    def __init__(self, home: DataHome) -> None:
+    def __init__(self, home: DataHome, queries: Queries | None = None) -> None:
         self.home = home
+        self.queries = queries  # a reader to reuse (its database), else one per call
 
     def queued_ids(self) -> set[str]:
-        return Queries(self.home).queued_ids()
+        return (self.queries or Queries(self.home)).queued_ids()
 
     def append(
         self,

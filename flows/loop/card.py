@@ -35,7 +35,7 @@ def rows_for(labeled: pa.Table, ids: tuple[str, ...]) -> pa.Table:
 
 def xy(loop: Loop, table: pa.Table) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     task = loop.task
-    x = task.decode_inputs(table.column("input").to_pylist())
+    x = loop.decode_inputs(table.column("input").to_pylist())
     y = np.array([task.class_index(lbl) for lbl in table.column("label").to_pylist()],
                  dtype=np.int64)  # fmt: skip
     attrs = [dict(a) if a else {} for a in table.column("attrs").to_pylist()]

@@ -123,7 +123,9 @@ def select_samples(loop: Loop, budget: int, seed: int, picks: pa.Table | None = 
     # under strategy "random" every pick is a uniform draw, as unbiased as the audit share
     queued_as = ["audit" if r == "random" else r for r in reasons]
     if ids:
-        QueueLog(loop.home).append(ids, queued_as, scores=picks.column("score").to_pylist())
+        QueueLog(loop.home, loop.queries).append(
+            ids, queued_as, scores=picks.column("score").to_pylist()
+        )
     return {
         "candidates": _meta(picks, b"eligible"),
         "not_shown": _meta(picks, b"not_shown"),

@@ -13,8 +13,9 @@ whatever `[drift] window_rows` is:
 * model outputs (predicted class, confidence): the champion re-scores the reference and a
   seeded sample of at most `[drift] rescore_rows` rows of the window, so a freshly promoted
   champion is judged on its own outputs and a 10M-row window never decodes 10M inputs.
-  The reference (its features and the champion's outputs on it) is fixed once the champion
-  is, so a `Loop` computes it once per champion.
+  When the sample would be the whole window (`rescore_rows >= window_rows`) the window is
+  read once and serves both. The reference (its features and the champion's outputs on
+  it) is fixed once the champion is, so a `Loop` computes it once per champion.
 
 People get an Evidently HTML report on a sample when `[drift] html_report` asks
 (`drift_outcome.py`). Everything lands under `<home>/reports/drift/`; the verdict is kept as
@@ -80,15 +81,16 @@ def with_inputs(table: pa.Table) -> pa.Table:
     return table.filter(pc.is_valid(table.column("input")))
 
 
-def current_sample(loop: Loop, rows: int) -> pa.Table:
-    """A seeded uniform sample of at most `rows` rows of the current window (request id order)."""
+def current_sample(loop: Loop, rows: int | None, columns=SAMPLE_COLUMNS) -> pa.Table:
+    """A seeded uniform sample of at most `rows` rows of the current window (None: the whole
+    window), in request id order."""
     batches = list(
         loop.queries.window_batches(
-            loop.cfg.drift.window_rows, role="champion", columns=SAMPLE_COLUMNS, sample_rows=rows
+            loop.cfg.drift.window_rows, role="champion", columns=columns, sample_rows=rows
         )
     )
     if not batches:
-        return pa.schema([PREDICTION_SCHEMA.field(c) for c in SAMPLE_COLUMNS]).empty_table()
+        return pa.schema([PREDICTION_SCHEMA.field(c) for c in columns]).empty_table()
     return pa.Table.from_batches(batches).sort_by("request_id")
 
 
@@ -107,11 +109,11 @@ class Tracked:
             yield batch
 
 
-def scored(predict, task, inputs: list[bytes]) -> tuple[np.ndarray, ModelOutputs]:
-    """Features (as `score` logs them) and the champion's outputs on these inputs."""
-    x = task.decode_inputs(inputs)
-    probs = predict(x)
-    return task.features(x), ModelOutputs(probs.argmax(axis=1), probs.max(axis=1))
+def scored(loop: Loop, version: str, inputs: list[bytes]) -> tuple[np.ndarray, ModelOutputs]:
+    """Features (as `score` logs them) and model `version`'s outputs on these inputs."""
+    x = loop.decode_inputs(inputs)
+    probs = loop.predictor(version)(x)
+    return loop.task.features(x), ModelOutputs(probs.argmax(axis=1), probs.max(axis=1))
 
 
 def vectors(x: np.ndarray) -> pa.Table:
@@ -146,9 +148,8 @@ class Reference:
 
     def scored(self) -> tuple[np.ndarray, ModelOutputs]:
         if self._scored is None:
-            predict = self.loop.predictor(self.champion)
             inputs = self.rows.column("input").to_pylist()
-            self._scored = scored(predict, self.loop.task, inputs)
+            self._scored = scored(self.loop, self.champion, inputs)
         return self._scored
 
 
@@ -164,7 +165,13 @@ def check(loop: Loop) -> dict:
     key = ("champion", champion, cfg.reference_rows)
     ref = loop.cached_drift_reference(key, lambda: Reference(loop, champion))
     wanted = min(cfg.rescore_rows, cfg.window_rows)
-    sample = current_sample(loop, wanted)
+    # a sample as large as the window is the window (the same rows): read once, used twice
+    whole = None
+    if cfg.rescore_rows >= cfg.window_rows:
+        whole = current_sample(loop, None, (*SAMPLE_COLUMNS, "ts"))
+        sample = whole.select(list(SAMPLE_COLUMNS))
+    else:
+        sample = current_sample(loop, wanted)
     if sample.num_rows < wanted or ref.rows.num_rows == 0:
         return waiting(
             loop,
@@ -178,9 +185,13 @@ def check(loop: Loop) -> dict:
         reason = "the window's rows have no stored input: the champion cannot re-score them"
         return waiting(loop, champion, reason, now)
     ref_x, ref_out = ref.scored()
-    _, cur_out = scored(loop.predictor(champion), loop.task, sample.column("input").to_pylist())
+    _, cur_out = scored(loop, champion, sample.column("input").to_pylist())
     window = Tracked(
-        loop.queries.window_batches(cfg.window_rows, role="champion", columns=("ts", "features"))
+        whole.select(["ts", "features"]).to_batches()
+        if whole is not None
+        else loop.queries.window_batches(
+            cfg.window_rows, role="champion", columns=("ts", "features")
+        )
     )
     result = statistics(loop, [vectors(ref_x)], window, outputs=(ref_out, cur_out))
     if window.rows < cfg.window_rows:

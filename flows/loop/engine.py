@@ -10,12 +10,13 @@ as a Prefect task, so the composition itself exists once, here.
 No decision reads the wall clock or an unseeded generator: curation draws with the seed its
 caller gives, fits with `[retrain] seed` on `[retrain] threads` threads, predictions carry
 the incoming table's timestamps. The caches hold immutable things only: one predictor per
-registry version, one drift reference per champion version.
+registry version, one drift reference per champion version, decoded inputs by their bytes
+(`flows.loop.inputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from flows.loop.inputs import DecodedInputs
 from retrain.task import Task, load_task
 from storage.home import DataHome
 from storage.queries import Queries
@@ -85,6 +87,16 @@ class Loop:
         return load_task(self.cfg.task.plugin, self.cfg.task.classes)
 
     @cached_property
+    def decoded(self) -> DecodedInputs:
+        """The inputs this loop decoded, by their bytes (`flows.loop.inputs`)."""
+        return DecodedInputs(self.task.decode_inputs)
+
+    def decode_inputs(self, inputs: Sequence[bytes]) -> np.ndarray:
+        """`task.decode_inputs(inputs)`, each distinct input decoded once per loop: every stage
+        that needs model inputs decodes through here."""
+        return self.decoded.decode(inputs)
+
+    @cached_property
     def registry(self) -> Registry:
         return Registry(self.home)
 
@@ -118,6 +130,8 @@ class Loop:
     def logged_request_ids(self, request_ids: list[str]) -> set[str]:
         """Which of `request_ids` are already in the prediction log (not merely seed examples)."""
         known = self.queries.known_request_ids(request_ids)
+        if not known:  # a new batch: nothing to tell apart (and one query fewer)
+            return known
         both = known & self.queries.seed_ids()
         if not both:
             return known
@@ -206,7 +220,7 @@ class Loop:
         from storage.seed import write_seed
 
         inputs = list(seed.inputs)
-        x = self.task.decode_inputs(inputs)
+        x = self.decode_inputs(inputs)
         return write_seed(
             self.home,
             request_ids=list(seed.request_ids),

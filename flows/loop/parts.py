@@ -7,7 +7,7 @@ back; they name these parts instead (a test may hand a stage any object that has
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ class LoopParts(Protocol):
 
     @property
     def n_features(self) -> int | None: ...
+
+    def decode_inputs(self, inputs: Sequence[bytes]) -> np.ndarray: ...
 
     def logged_request_ids(self, request_ids: list[str]) -> set[str]: ...
 

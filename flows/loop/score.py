@@ -131,7 +131,7 @@ def score_table(loop: Loop, table: pa.Table) -> dict:
         return {"rows": rows, "champion": champion, "written": {}, "ignored": len(ignored)}
     ids = table.column("request_id").to_pylist()
     inputs = table.column("input").to_pylist()
-    x = loop.task.decode_inputs(inputs)
+    x = loop.decode_inputs(inputs)
     features = loop.task.features(x)
     attrs = (
         [dict(a) if a is not None else {} for a in table.column("attrs").to_pylist()]

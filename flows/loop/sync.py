@@ -43,7 +43,7 @@ def pull(loop: Loop, project_id: int) -> dict:
     known = loop.queries.known_request_ids([a.request_id for a in annotations])
     events, rejected = to_events(annotations, classes, known)
     problems = problems_of(annotations, classes, known)
-    log = LabelLog(loop.home)
+    log = LabelLog(loop.home, loop.queries)
     gone = deleted(log.logged_annotations(), annotations, set(in_labelstudio.values()))
     written = log.append(events, classes=classes)
     queued = loop.queries.queued(unlabeled_only=True).to_pylist()

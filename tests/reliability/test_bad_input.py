@@ -212,13 +212,14 @@ CASES: dict[str, Case] = {
         ("drift.numeric_threshold", "must be a number, got 'high'"),
     ),
     "config-out-of-range": Case(
-        config("[curation]\naudit_share = 1.5\n"), ("curation.audit_share = 1.5", "between 0 and 1")
+        config("[curation]\naudit_share = 1.5\n"),
+        ("[curation] audit_share = 1.5", "between 0 and 1"),
     ),
     "config-negative": Case(
-        config("[trigger]\nmin_labels = -3\n"), ("trigger.min_labels = -3", "must not be negative")
+        config("[trigger]\nmin_labels = -3\n"), ("[trigger] min_labels = -3", "use 0 or more")
     ),
     "config-bad-choice": Case(
-        config('[curation]\nstrategy = "smart"\n'), ("curation.strategy = 'smart'", "pick one of")
+        config('[curation]\nstrategy = "smart"\n'), ("[curation] strategy = 'smart'", "pick one of")
     ),
     "config-url-malformed": Case(
         replace('url = "http://127.0.0.1:9"', 'url = "127.0.0.1:8089"'),

@@ -152,3 +152,16 @@ def test_results_are_json(reference_run):
     _, rounds = reference_run
     for r in rounds:
         json.dumps([r.scored, r.drift, r.curated, r.synced, r.retrain], default=str)
+
+
+def test_each_input_is_decoded_once_per_loop(reference_run):
+    """Fit, report card and drift decode through the loop's cache: what the seed and the
+    scored batches decoded is never decoded again."""
+    loop, _ = reference_run
+    decoded = loop.decoded
+    batch = loop.queries.recent_predictions(1, columns=["input"]).column("input").to_pylist()
+    assert decoded.misses == len(decoded) >= 60 + BATCHES
+    assert decoded.hits > decoded.misses  # each row is used by several stages
+    before = decoded.misses
+    assert (loop.decode_inputs(batch) == loop.task.decode_inputs(batch)).all()
+    assert decoded.misses == before

@@ -226,3 +226,76 @@ def test_queued_joins_what_a_labeler_sees(home):
     assert q.queued(unlabeled_only=True)["request_id"].to_pylist() == ["r1"]
     assert q.known_request_ids(["r1", "s1", "ghost", "r1"]) == {"r1", "s1"}
     assert q.known_request_ids([]) == set()
+
+
+def test_one_queries_keeps_one_database_and_sees_every_new_part(home, monkeypatch):
+    """One database per `Queries`, one short connection per call, a fresh listing each time:
+    parts written between calls (and a log that had none) are read; temp tables of one
+    call never reach the next."""
+    q = Queries(home)
+    assert q.count_predictions() == 0 and q.pending_labels() == 0  # no parts yet
+    database = q.database._root
+    log(home, ["r1", "r2"])
+    assert q.count_predictions() == 2
+    assert q.recent_predictions(1)["request_id"].to_pylist() == ["r2"]  # temp tables made
+    log(home, ["r3"], start=5)
+    QueueLog(home).append(["r3"], "audit")
+    assert q.count_predictions() == 3 and q.pending_labels() == 1
+    assert q.recent_predictions(2)["request_id"].to_pylist() == ["r2", "r3"]
+    assert q.candidates(10)["request_id"].to_pylist() == ["r1", "r2"]
+    assert sum(b.num_rows for b in q.window_batches(10, role="champion")) == 3
+    assert q.database._root is database  # never reopened
+    con = q.database.connect()
+    try:  # a new connection holds no view or temp table of the calls before
+        names = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() "
+                                           "WHERE NOT internal").fetchall()}  # fmt: skip
+        assert names == set() and views == set()
+        assert con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0] == "UTC"
+    finally:
+        con.close()
+    q.close()
+    assert q.count_predictions() == 3 and q.database._root is not database  # reopened
+
+
+def test_shared_database_obeys_the_storage_settings(home, tmp_path):
+    from storage.settings import StorageSettings
+
+    s = StorageSettings(memory_limit_mb=300, threads=1, spill_dir=str(tmp_path / "spill"))
+    q = Queries(home, s)
+    log(home, ["r1"])
+    assert q.count_predictions() == 1
+    con = q.database.connect()
+    try:
+        limit, threads = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('threads')"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert limit == "286.1 MiB" and threads == 1
+    q.settings = StorageSettings(memory_limit_mb=400, threads=1)  # replaced: a new database
+    con = q.database.connect()
+    try:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == (
+            "381.4 MiB"
+        )
+    finally:
+        con.close()
+
+
+def test_parts_of_one_schema_are_read_without_union_by_name(home):
+    """`union_by_name` costs footer reads at every mention of a log; it is used only when a
+    part differs (an older part without newer columns still reads, as NULLs)."""
+    from storage.log_views import log_files, read_parts
+    from storage.parquet_parts import write_part
+
+    log(home, ["r1"])
+    log(home, ["r2"], start=1)
+    assert "union_by_name=false" in read_parts(log_files(home.predictions))
+    old = make_batch(request_ids=["r0"], features=np.zeros((1, 2)), probs=np.array([[0.5, 0.5]]),
+                     classes=CLASSES, model_version="v0000", ts=T0 - timedelta(days=1))  # fmt: skip
+    write_part(old.drop_columns(["input_uri"]), home.predictions / "date=2026-04-30")
+    assert "union_by_name=true" in read_parts(log_files(home.predictions))
+    q = Queries(home)
+    assert q.first_predictions(3)["input_uri"].to_pylist() == [None, None, None]
+    assert q.count_predictions() == 3
