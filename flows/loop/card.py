@@ -21,6 +21,9 @@ from storage.datasets import DatasetVersion
 if TYPE_CHECKING:
     from flows.loop.parts import LoopParts as Loop
 
+#: rows the card times one prediction on (its latency figure); none when artifacts are off
+LATENCY_ROWS = 64
+
 
 def example_times(table: pa.Table) -> np.ndarray:
     """Example `ts` as int64 microseconds; rows without one (seed rows) count as oldest."""
@@ -84,7 +87,7 @@ def report_card(
         classes=loop.task.classes,
         slice_keys=loop.task.slice_attrs,
         expectations=loop.task.expectations,
-        latency_rows=64 if loop.artifacts else 0,
+        latency_rows=LATENCY_ROWS if loop.artifacts else 0,
     )
     challenger = evaluate_model(
         name="challenger", version=version, predict_proba=loop.predictor(version), **common
