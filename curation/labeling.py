@@ -161,3 +161,17 @@ def parse_export(
                 )
             )
     return sorted(out, key=lambda a: a.ls_annotation_id)
+
+
+def check_tasks(tasks: Sequence[LSTask]) -> None:
+    """What every labeler refuses before importing: a request id twice, a task with nothing
+    to show (the server adapter and the in-memory one apply the same checks)."""
+    ids = [t.request_id for t in tasks]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"tasks hold request_id {dup!r} more than once: pass each prediction once")
+    for t in tasks:
+        if not t.image or not isinstance(t.image, str):
+            raise ValueError(
+                f"task {t.request_id!r} has no image: render the input with task.render"
+            )

@@ -31,6 +31,7 @@ from curation.labeling import (
     LabelStudioError,
     LSAnnotation,
     LSTask,
+    check_tasks,
     label_of,
     labeling_config,
     parse_export,
@@ -227,17 +228,7 @@ class LabelStudioAdapter:
 
         Returns request_id -> task id for all the given tasks, old and new.
         """
-        ids = [t.request_id for t in tasks]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValueError(
-                f"tasks hold request_id {dup!r} more than once: pass each prediction once"
-            )
-        for t in tasks:
-            if not t.image or not isinstance(t.image, str):
-                raise ValueError(
-                    f"task {t.request_id!r} has no image: render the input with task.render"
-                )
+        check_tasks(tasks)
         existing = self.existing_request_ids(project_id)
         new = [t for t in tasks if t.request_id not in existing]
         sdk = self._sdk()
@@ -260,7 +251,7 @@ class LabelStudioAdapter:
                 relist = True
         if relist:
             existing = self.existing_request_ids(project_id)
-        return {rid: existing[rid] for rid in ids}
+        return {t.request_id: existing[t.request_id] for t in tasks}
 
     def export_annotations(self, project_id: int) -> list[LSAnnotation]:
         """Every annotation of the project, sorted by annotation id; cancelled ones with label None."""

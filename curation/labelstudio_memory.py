@@ -35,6 +35,7 @@ from curation.labeling import (
     LSAnnotation,
     LSTask,
     annotator_email,
+    check_tasks,
     choice_result,
     parse_export,
     task_payload,
@@ -129,17 +130,7 @@ class InMemoryLabelStudio:
 
         Returns request_id -> task id for all the given tasks, old and new.
         """
-        ids = [t.request_id for t in tasks]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValueError(
-                f"tasks hold request_id {dup!r} more than once: pass each prediction once"
-            )
-        for t in tasks:
-            if not t.image or not isinstance(t.image, str):
-                raise ValueError(
-                    f"task {t.request_id!r} has no image: render the input with task.render"
-                )
+        check_tasks(tasks)
         existing = self.existing_request_ids(project_id)
         project = self._projects[int(project_id)]
         for t in tasks:
@@ -147,7 +138,7 @@ class InMemoryLabelStudio:
                 task_id = self._new_id("task")
                 project.tasks[task_id] = task_payload(t)
                 existing[t.request_id] = task_id
-        return {rid: existing[rid] for rid in ids}
+        return {t.request_id: existing[t.request_id] for t in tasks}
 
     def export_annotations(self, project_id: int) -> list[LSAnnotation]:
         """Every annotation of the project, sorted by annotation id; cancelled ones with label None."""

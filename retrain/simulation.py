@@ -248,8 +248,14 @@ class BatchWorld:
         )
 
 
-def find_in(folder: Path, name_or_path: str | Path) -> Path:
-    """A scenario by path, or by name from `folder` ("wine-shift" -> folder/wine-shift.toml)."""
+def find_in(
+    folder: Path,
+    name_or_path: str | Path,
+    where: str | None = None,
+    error: type[ValueError] = ValueError,
+) -> Path:
+    """A scenario by path, or by name from `folder` ("wine-shift" -> folder/wine-shift.toml);
+    `where` names the folder in the error (default: "a scenario of <folder>")."""
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -257,8 +263,8 @@ def find_in(folder: Path, name_or_path: str | Path) -> Path:
     if bundled.is_file():
         return bundled
     known = sorted(p.stem for p in folder.glob("*.toml"))
-    raise ValueError(
-        f"scenario {str(name_or_path)!r} is neither a file nor a scenario of {folder}: "
+    raise error(
+        f"scenario {str(name_or_path)!r} is neither a file nor {where or f'a scenario of {folder}'}: "
         f"give a path to a .toml file or one of {known}"
     )
 

@@ -270,17 +270,9 @@ def find_scenario(name_or_path: str | Path) -> Path:
 
     Why: the CLI and the demo take `--scenario demo-rotation`; users pass their own file path.
     """
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    bundled = SCENARIOS_DIR / f"{path.name.removesuffix('.toml')}.toml"
-    if bundled.is_file():
-        return bundled
-    known = sorted(p.stem for p in SCENARIOS_DIR.glob("*.toml"))
-    raise ScenarioError(
-        f"scenario {str(name_or_path)!r} is neither a file nor a bundled scenario: "
-        f"give a path to a .toml file or one of {known}"
-    )
+    from retrain.simulation import find_in
+
+    return find_in(SCENARIOS_DIR, name_or_path, "a bundled scenario", ScenarioError)
 
 
 def load_scenario(path: str | Path) -> Scenario:
