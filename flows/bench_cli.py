@@ -136,9 +136,14 @@ def loop(
     from flows.bench_policies import policy_config, select_policies
     from flows.bench_run import simulation_of
     from flows.config import load_config
+    from retrain.simulation import adopt_scenario_task
     from retrain.task import load_task
 
     cfg = load_config(config)
+    note = adopt_scenario_task(cfg.task.plugin, cfg.task.classes, scenario)
+    if note:  # the scenario names another task: it runs, in every worker (environment)
+        console.print(f"[dim]{note}[/]")
+        cfg = load_config(config)
     sim = simulation_of(load_task(cfg.task.plugin, cfg.task.classes))
     path = str(Path(scenario)) if Path(scenario).is_file() else str(sim.find_scenario(scenario))
     sc = sim.load_scenario(path)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from flows.bench_policies import Policy, policy_config
+from flows.loop.feedback import simulated_feedback
 from flows.loop.round import run_round
 
 BOOTSTRAP_REASON = "bootstrap: first champion from the seed labels"
@@ -62,6 +63,7 @@ class Job:
     root: str  # temporary folder of the run: template and job homes go below it
     labelstudio: LabelStudioSource | None = None  # None: the in-process InMemoryLabelStudio
     degraded_checks: int = 0
+    cache_parts: bool = True  # the logs' parts kept decoded in memory (same answers, faster)
 
 
 def simulation_of(task):
@@ -94,10 +96,19 @@ def _world(cfg, scenario_path: str, seed: int):
     )
 
 
+#: DuckDB threads of a job's log reader: a job is a single-threaded workload, and `bench loop`
+#: runs one worker process per core (more threads on tiny logs only add scheduling)
+READER_THREADS = 1
+
+
 def _open_loop(cfg, root: Path, **kw):
+    from dataclasses import replace
+
     from flows.loop.engine import Loop
     from storage.home import DataHome
 
+    if cfg.storage.threads != READER_THREADS:  # how the logs are read, never what they answer
+        cfg = replace(cfg, storage=replace(cfg.storage, threads=READER_THREADS))
     return Loop(cfg, DataHome(root.resolve()).ensure(), artifacts=False, **kw)
 
 
@@ -197,7 +208,10 @@ def degraded_check(loop, result: dict, batch: int, scratch: Path) -> dict:
     before = result["gate"]["champion_before"]
     shutil.copytree(loop.home.root, scratch)
     try:
-        other = _open_loop(loop.cfg, scratch)
+        other = _open_loop(loop.cfg, scratch, cache_parts=loop.cache_parts)
+        # decoded inputs are keyed by their bytes: the run's are the copy's (models are not
+        # shared: the copy's registry gets a version name the run may use later)
+        other.decoded = loop.decoded
         ds = load_dataset(other.home, result["dataset"])
         labeled = other.queries.labeled_examples()
         version = train(other, ds, shuffled_labels(labeled, ds.train_ids, batch), before)
@@ -225,6 +239,7 @@ def run_job(job: Job) -> dict:
         loop = _open_loop(
             cfg,
             home,
+            cache_parts=job.cache_parts,
             labelstudio=_labeler(job),
             annotator=world.annotator(cfg.labeling.error_rate, cfg.labeling.annotator),
         )
@@ -239,7 +254,7 @@ def run_job(job: Job) -> dict:
 
 def observe(loop, world, job: Job) -> dict:
     """`run_round` per batch, with the bench's observations around it (JSON-able run dict)."""
-    task, policy = loop.task, job.policy
+    policy = job.policy
     acc, hacc, cum, kinds, triggers, retrains = [], [], [], [], [], []
     promotions, refusals, rounds, phases, degraded = [], [], [], [], []
     total, fit_s = 0, 0.0
@@ -247,13 +262,16 @@ def observe(loop, world, job: Job) -> dict:
         champion = loop.registry.get("champion")  # the model that serves batch i
         predict = loop.predictor(champion)
         table = world.table(i)
-        # measured before any label of this batch exists: no row of it was ever labeled
-        x = task.decode_inputs(table.column("input").to_pylist())
+        # measured before any label of this batch exists: no row of it was ever labeled;
+        # decoded through the loop's cache (the same arrays), so `score` finds them decoded
+        x = loop.decode_inputs(table.column("input").to_pylist())
         acc.append(accuracy(predict, x, world.labels(i)))
         hx, hy = world.heldout(i)
         hacc.append(accuracy(predict, hx, hy))
         phases.append(int(world.phase(i)))
-        done = run_round(loop, table, i, job.seed)
+        ids = table.column("request_id").to_pylist()  # the demo's users answer the same
+        said = simulated_feedback(ids, world.truth, loop.cfg.demo.feedback_share)
+        done = run_round(loop, table, i, job.seed, feedback=said)
         r, result = done.round, done.retrain
         rounds.append(r.to_dict())
         total += r.labels_added

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows import cli_compact, cli_ops, cli_predictions
+from flows import cli_compact, cli_deploy, cli_ops, cli_predictions, cli_serving
 from flows.cli_common import (
     ConfigOpt,
     HomeOpt,
@@ -31,6 +31,7 @@ from flows.cli_common import (
     quiet_prefect_console,
     run_flow,
 )
+from flows.cli_rollout import rollout_app
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -118,6 +119,12 @@ def demo(
     json_out = json_out or json_out_old
     try:
         # a bad scenario fails here, before a previous demo's home or any server is touched
+        from retrain.simulation import adopt_scenario_task
+
+        note = adopt_scenario_task(cfg.task.plugin, cfg.task.classes, scenario or cfg.demo.scenario)
+        if note:  # the scenario names its task (tabular...): every stage runs that one
+            console.print(f"[dim]{note}[/]")
+            cfg = config_or_fail(config)
         sim = simulation_of(load_task(cfg.task.plugin, cfg.task.classes))
         sim.load_scenario(resolve_scenario(sim, scenario or cfg.demo.scenario))
         note = prepare_home(root)
@@ -178,10 +185,12 @@ COMMANDS = {
     "status": cli_ops.status,
     "serve": cli_ops.serve,
     "compact": cli_compact.compact,
+    "serve-model": cli_serving.serve_model,
     "demo": demo,
 }
 for _name, _command in COMMANDS.items():
     app.command(_name)(_command)
+cli_deploy.register(app)  # deploy, worker, webhook-receiver (docs/scale-out.md)
 
 
 def _add_bench() -> None:
@@ -193,6 +202,7 @@ def _add_bench() -> None:
     app.add_typer(bench_app, name="bench", help="Measure the loop against baselines.")
 
 
+app.add_typer(rollout_app, name="rollout", help="Roll a candidate out online.")
 _add_bench()
 
 if __name__ == "__main__":

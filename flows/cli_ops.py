@@ -107,6 +107,10 @@ def status_table(info: dict) -> Table:
         if gate
         else "no gate has run yet",
     )
+    if "rollout" in info:
+        from flows.status import rollout_line
+
+        t.add_row("rollout", rollout_line(info["rollout"]))
     t.add_row("pending labels", str(info["pending_labels"]))
     t.add_row("labels", json.dumps(info["labels"]))
     t.add_row("predictions", str(info["predictions"]))

@@ -30,7 +30,9 @@ from typing import Any
 from curation.drift_rules import DriftRules
 from curation.rules import CurationRules
 from evaluation.gate import GateRules
+from evaluation.rollout import RolloutRules
 from flows.config_checks import ConfigError, check_driver_section, coerce
+from flows.serving.settings import ServingConfig
 from retrain.rules import RetrainRules
 from retrain.trigger_rules import TriggerRules
 from storage.settings import StorageSettings
@@ -106,6 +108,7 @@ class ScheduleConfig:
     sync_labels_interval_s: int = 300
     retrain_cron: str = "30 2 * * *"
     compact_cron: str = "50 * * * *"  # `compact`: merge the logs' small parts
+    rollout_cron: str = "*/5 * * * *"  # `rollout`: one step of the active rollout ("" = none)
 
 
 # `[storage]` (DuckDB memory limit and threads of the log's readers, compaction): storage owns
@@ -121,6 +124,14 @@ StorageConfig = StorageSettings
 class DemoConfig:
     scenario: str = "scenarios/demo-rotation.toml"
     holdout_rows: int = 500
+    # share of the simulated users who send the true class back (POST /v1/feedback; the
+    # benchmark in process: the same requests, `flows.loop.feedback`)
+    feedback_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        share = self.feedback_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ValueError(f"[demo] feedback_share = {share!r}: use a share in [0, 1], e.g. 0.3")
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,8 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    rollout: RolloutRules = field(default_factory=RolloutRules)
+    serving: ServingConfig = field(default_factory=ServingConfig)  # `loopwright serve-model`
 
     @property
     def home_path(self) -> Path:
@@ -245,7 +258,8 @@ def load_config(
 
 
 #: sections whose dataclass checks itself (a package's rules)
-_RULE_SECTIONS = {"drift", "curation", "trigger", "retrain", "gate"}
+_RULE_SECTIONS = {"drift", "curation", "trigger", "retrain", "gate", "rollout"}
+_RULE_SECTIONS.add("serving")  # flows.serving.settings.ServingConfig checks itself
 
 
 def _known_section(

@@ -68,6 +68,8 @@ def coerce(section: str, key: str, kind: Any, value: Any, origin: str) -> Any:
         if isinstance(value, date):  # an unquoted TOML date-time, e.g. reference_start
             return value.isoformat()
         raise ConfigError(f"{where} must be a string, got {value!r}")
+    if typing.get_origin(kind) is tuple and typing.get_args(kind)[0] is float:
+        return numbers(where, value)
     if typing.get_origin(kind) is tuple:
         return names(where, value)
     raise ConfigError(f"{where}: unsupported type {kind}")  # pragma: no cover
@@ -83,6 +85,24 @@ def names(where: str, value: Any) -> tuple[str, ...]:
             f"environment: class_0,class_1), got {value!r}"
         )
     return tuple(value)
+
+
+def numbers(where: str, value: Any) -> tuple[float, ...]:
+    """A list of numbers: a TOML array, or comma-separated text (environment)."""
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",")] if value.strip() else []
+        except ValueError:
+            value = None
+    ok = isinstance(value, list | tuple) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+    if not ok:
+        raise ConfigError(
+            f"{where} must be a list of numbers, e.g. [5, 25, 50, 100] (in the environment: "
+            f"5,25,50,100), got {value!r}"
+        )
+    return tuple(float(v) for v in value)
 
 
 def check_url(text: str) -> None:

@@ -10,6 +10,7 @@ comparable batch by batch).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -22,11 +23,15 @@ import pyarrow.parquet as pq
 from prefect import flow
 
 from flows.curate import curate_flow
+from flows.demo_online import ModelServer, online_capable
 from flows.drift_check import drift_check_flow
+from flows.loop.feedback import simulated_feedback
 from flows.loop.open import open_loop
 from flows.loop.round import run_round
 from flows.retrain import retrain_flow
+from flows.rollout import rollout_flow
 from flows.score_batch import score_batch_flow
+from flows.summary import rollout_summary, rollout_text
 from flows.sync_labels import sync_labels_flow
 from storage.state import write_state
 
@@ -87,9 +92,12 @@ class PrefectStages:
     """The loop's stages as deployments run them: each a Prefect flow run over the data home
     (each opening its own `Loop`), with labels through Label Studio's HTTP API."""
 
-    def __init__(self, ctx: dict, home: Path, annotator) -> None:
+    def __init__(self, ctx: dict, home: Path, annotator, server=None, task=None) -> None:
         self.ctx, self.home, self.annotator = ctx, home, annotator
         self.seconds: dict[str, float] = {}  # wall time per stage, summed over rounds
+        #: the serving endpoint (`flows.demo_online.ModelServer`) once the demo is online:
+        #: traffic and feedback go over HTTP; None: batches through `score-batch`
+        self.server, self.task = server, task
 
     def _timed(self, stage: str, fn, *args, **kwargs):
         start = time.perf_counter()
@@ -99,12 +107,32 @@ class PrefectStages:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
     def score(self, table: pa.Table) -> dict:
-        """The batch as a production system hands it to `score-batch`: a Parquet file."""
+        """Online: the simulator is the endpoint's client (POST /v1/predict, in chunks of
+        `[serving] max_instances`; ack: the rows are logged when the answer arrives).
+        Offline: the batch as a production system hands it to `score-batch`, a Parquet file."""
+        if self.server is not None:
+            from flows.demo_online import json_inputs
+
+            instances = json_inputs(self.task, table.column("input").to_pylist())
+            return self._timed(
+                "serve-model (HTTP)",
+                self.server.predict,
+                table,
+                instances,
+                self.server.max_instances,
+            )
         index = len(list((self.home / "incoming").glob("batch-*.parquet")))
         path = self.home / "incoming" / f"batch-{index:04d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
         return self._timed("score-batch", score_batch_flow, str(path), **self.ctx)
+
+    def feedback(self, pairs) -> int:
+        """Users answer: POST /v1/feedback (offline: label events, as the engine writes)."""
+        if self.server is not None:
+            return self._timed("feedback (HTTP)", self.server.feedback, pairs)
+        loop = open_loop(self.ctx["config_path"], self.ctx["home"])
+        return self._timed("feedback", loop.feedback, pairs)
 
     def drift_check(self) -> dict:
         return self._timed("drift-check", drift_check_flow, **self.ctx)
@@ -123,6 +151,21 @@ class PrefectStages:
     def retrain(self, force: bool = False, reason: str = "") -> dict:
         return self._timed("retrain", retrain_flow, force=force, reason=reason, **self.ctx)
 
+    def rollout(self, retrain_result: dict) -> dict:
+        """The `rollout` flow, with the endpoint's `/v1/stats`, when a rollout is active (or
+        just started); else the stage in place (it does nothing: no flow run to wait for)."""
+        from flows.loop.online import busy, stage
+
+        started = retrain_result.get("rollout")
+        loop = open_loop(self.ctx["config_path"], self.ctx["home"])
+        if not started and busy(loop) is None:
+            return stage(loop, retrain_result, None)
+        stats_url = f"{self.server.url}/v1/stats" if self.server is not None else "off"
+        result = self._timed(
+            "rollout", rollout_flow, started=started, stats_url=stats_url, **self.ctx
+        )
+        return result["round"]
+
 
 def true_accuracy(loop, version: str, world, i: int) -> float:
     x, y = world.heldout(i)
@@ -131,9 +174,13 @@ def true_accuracy(loop, version: str, world, i: int) -> float:
 
 def outcome_text(result: dict) -> str:
     trig = result["trigger"]
+    if result.get("rollout"):
+        return f"{result['challenger']} passed the gate: rollout started"
     if result.get("retrained"):
         verdict = "PROMOTED" if result["promoted"] else "refused by the gate"
         return f"{result['challenger']} {verdict}"
+    if trig["fire"] and "rollout of" in (result.get("waiting") or ""):
+        return "no new candidate while the rollout runs"
     return "waiting for labels" if trig["fire"] else "quiet"
 
 
@@ -149,6 +196,11 @@ def demo_flow(
     """Bootstrap a champion, replay the scenario one round per batch, and summarise."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from flows.config import load_config
+    from retrain.simulation import adopt_scenario_task
+
+    named = load_config(config_path).task
+    adopt_scenario_task(named.plugin, named.classes, scenario_path)  # its task, every stage
     loop = open_loop(config_path, home)
     cfg = loop.cfg
     ctx = {"config_path": config_path, "home": str(loop.home.root)}
@@ -171,19 +223,37 @@ def demo_flow(
     )
     annotator = world.annotator(cfg.labeling.error_rate, cfg.labeling.annotator)
     stages = PrefectStages(ctx, loop.home.root, annotator)
+    online = contextlib.ExitStack()  # the serving endpoint, stopped when the rounds end
+    server = None
+    if online_capable(loop.task, world.table(0)):  # the endpoint in front of the stream
+        server = ModelServer(loop.home.root, config_path, cfg.serving.max_instances).launch()
     start = time.perf_counter()
-    loop.write_seed(world.seed_examples)
-    stages.retrain(force=True, reason="bootstrap: first champion from the seed labels")
-    stages.seconds = {"bootstrap": time.perf_counter() - start}
+    try:  # the server starts meanwhile; it serves once the bootstrap made a champion
+        loop.write_seed(world.seed_examples)
+        stages.retrain(force=True, reason="bootstrap: first champion from the seed labels")
+        stages.seconds = {"bootstrap": time.perf_counter() - start}
+        if server is not None:
+            start = time.perf_counter()
+            online.enter_context(server)
+            stages.server, stages.task = server, loop.task
+            stages.seconds["serve-model start"] = time.perf_counter() - start
+            print(f"serving {loop.home.root} on {server.url} (the simulator is its client)")
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
     initial = loop.registry.get("champion")
     curve, rounds, events = Curve(), [], []
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not progress,
-    ) as bar:
+    with (
+        online,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not progress,
+        ) as bar,
+    ):
         job = bar.add_task("production batches", total=world.n_batches)
         for i in range(world.n_batches):
             champion = loop.registry.get("champion")  # the model that serves this batch
@@ -192,7 +262,11 @@ def demo_flow(
             curve.versions.append(champion)
             curve.champion.append(true_accuracy(loop, champion, world, i))
             curve.initial.append(true_accuracy(loop, initial, world, i))
-            done = run_round(stages, world.table(i), i, run_seed)
+            table = world.table(i)
+            said = simulated_feedback(
+                table.column("request_id").to_pylist(), world.truth, cfg.demo.feedback_share
+            )
+            done = run_round(stages, table, i, run_seed, feedback=said)
             rounds.append(done.round.to_dict())
             result, trig = done.retrain, done.retrain["trigger"]
             if result.get("retrained"):
@@ -201,6 +275,7 @@ def demo_flow(
                         "after_batch": i,
                         "challenger": result["challenger"],
                         "promoted": result["promoted"],
+                        "rollout": result.get("rollout"),
                         "trigger": trig["kind"],
                     }
                 )
@@ -210,11 +285,12 @@ def demo_flow(
                 f"{100 * curve.champion[-1]:5.1f}% {champion} │ drift {done.drift['status']:<7}│ "
                 f"+{done.synced['new_labels']} labels ({done.curated.get('audit', 0)} audit, "
                 f"{done.answered} answered) │ trigger {trig['kind'] if trig['fire'] else 'quiet'} "
-                f"→ {outcome_text(result)}",
+                f"→ {outcome_text(result)}{rollout_text(done.round)}",
                 soft_wrap=True,
             )
     last = world.n_batches - 1
     final = loop.registry.get("champion")
+    served = sum(world.table(i).num_rows for i in range(world.n_batches))
     onset = world.onset_batch
     before = [
         a for b, a in zip(curve.batches, curve.initial, strict=True) if onset is None or b < onset
@@ -237,6 +313,8 @@ def demo_flow(
         "accuracy_measured_on": f"{len(world.heldout(last)[1])} held-out inputs drifted like batch {last}",
         "labels_spent": loop.queries.label_counts().get("labelstudio", 0),
         "retrains": events,
+        "online": stages.server is not None,
+        "rollouts": rollout_summary(loop.home, served),
         "report_card": gate.get("card_html"),
         "gate": {"promote": gate.get("promote"), "reasons": gate.get("reasons", [])},
         "curve": {

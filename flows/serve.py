@@ -2,8 +2,9 @@
 
 Schedules come from `[schedule]` in loopwright.toml. The deployment names are a contract
 (docs/contracts.md): drift-check, curate, sync-labels, retrain (trigger-checked),
-retrain-periodic (forced, the schedule is the trigger) and compact (merges the logs'
-small parts; `[schedule] compact_cron = ""` leaves it out).
+retrain-periodic (forced, the schedule is the trigger), compact (merges the logs'
+small parts; `[schedule] compact_cron = ""` leaves it out) and rollout (when installed).
+`loopwright deploy` (flows/deploy.py) puts the same list on a work pool.
 
 Why module-path entrypoints (`flows.retrain.retrain_flow`): each run is executed in a
 fresh process that loads its flow from the deployment's entrypoint. A file-path entrypoint
@@ -18,9 +19,12 @@ than `serve` did; a relative config or home would then name another file or fold
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.config import Config
+from flows.config import Config, ScheduleConfig
 
 
 def run_parameters(config_path: str | None, home: str | None, cfg: Config) -> dict[str, str | None]:
@@ -37,49 +41,88 @@ def run_parameters(config_path: str | None, home: str | None, cfg: Config) -> di
     }
 
 
-def deployments(cfg: Config, config_path: str | None, home: str | None) -> list:
-    from prefect.deployments.runner import EntrypointType
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """One deployment of the loop, before Prefect sees it: `loopwright serve` and
+    `loopwright deploy` (flows/deploy.py) both build theirs from `deployment_specs`, so the
+    names, entrypoints, schedules and parameters cannot drift apart between the two."""
 
-    from flows.curate import curate_flow
-    from flows.drift_check import drift_check_flow
-    from flows.retrain import retrain_flow
-    from flows.sync_labels import sync_labels_flow
+    name: str  # the deployment's name (contract: docs/contracts.md)
+    flow: str  # "module:attribute" of the @flow, imported by module path
+    cron: str | None = None
+    interval_s: int | None = None
+    parameters: dict[str, object] = field(default_factory=dict)  # besides config_path, home
+    description: str = ""
 
-    params = run_parameters(config_path, home, cfg)
-    s = cfg.schedule
-    module = {"entrypoint_type": EntrypointType.MODULE_PATH}
+    def load_flow(self):
+        module, attr = self.flow.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def deployment_specs(s: ScheduleConfig) -> list[DeploymentSpec]:
+    """The loop's deployments with their schedules from `[schedule]`.
+
+    `compact` goes when `[schedule] compact_cron = ""`; `rollout` (a step of a candidate's
+    online rollout; a no-op when none is active) when its flow is installed and
+    `rollout_cron` is not "".
+    """
     out = [
-        drift_check_flow.to_deployment(
-            name="drift-check", cron=s.drift_check_cron, parameters=params, **module
+        DeploymentSpec("drift-check", "flows.drift_check:drift_check_flow", s.drift_check_cron),
+        DeploymentSpec("curate", "flows.curate:curate_flow", s.curate_cron),
+        DeploymentSpec(
+            "sync-labels", "flows.sync_labels:sync_labels_flow", interval_s=s.sync_labels_interval_s
         ),
-        curate_flow.to_deployment(name="curate", cron=s.curate_cron, parameters=params, **module),
-        sync_labels_flow.to_deployment(
-            name="sync-labels", interval=s.sync_labels_interval_s, parameters=params, **module
-        ),
-        retrain_flow.to_deployment(
-            name="retrain",
-            cron=s.trigger_check_cron,
-            parameters=params,
+        DeploymentSpec(
+            "retrain",
+            "flows.retrain:retrain_flow",
+            s.trigger_check_cron,
             description="Checks the triggers; retrains when one fires.",
-            **module,
         ),
-        retrain_flow.to_deployment(
-            name="retrain-periodic",
-            cron=s.retrain_cron,
-            parameters={**params, "force": True, "reason": "periodic schedule"},
+        DeploymentSpec(
+            "retrain-periodic",
+            "flows.retrain:retrain_flow",
+            s.retrain_cron,
+            parameters={"force": True, "reason": "periodic schedule"},
             description="Retrains on the schedule, whatever the triggers say.",
-            **module,
         ),
     ]
     if s.compact_cron:
-        from flows.compact import compact_flow
-
+        out.append(DeploymentSpec("compact", "flows.compact:compact_flow", s.compact_cron))
+    if s.rollout_cron and _installed("flows.rollout"):
         out.append(
-            compact_flow.to_deployment(
-                name="compact", cron=s.compact_cron, parameters=params, **module
+            DeploymentSpec(
+                "rollout",
+                "flows.rollout:rollout_flow",
+                s.rollout_cron,
+                description="One analysis step of the active rollout (nothing when none).",
             )
         )
     return out
+
+
+def to_deployment(spec: DeploymentSpec, params: dict[str, str | None], **extra):
+    """The spec as Prefect's RunnerDeployment, by module-path entrypoint (see above)."""
+    from prefect.deployments.runner import EntrypointType
+
+    return spec.load_flow().to_deployment(
+        name=spec.name,
+        cron=spec.cron,
+        interval=spec.interval_s,
+        parameters={**params, **spec.parameters},
+        description=spec.description or None,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        **extra,
+    )
+
+
+def deployments(cfg: Config, config_path: str | None, home: str | None) -> list:
+    """The deployments `serve` runs from its own process."""
+    params = run_parameters(config_path, home, cfg)
+    return [to_deployment(spec, params) for spec in deployment_specs(cfg.schedule)]
 
 
 def serve_all(cfg: Config, config_path: str | None, home: str | None) -> None:

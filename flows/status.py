@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flows.loop.engine import Loop
 from flows.loop.hints import no_champion_hint
+from flows.loop.rollout import status as rollout_status
+from storage.routing import read_routing
 from storage.state import read_state
 
 __all__ = ["collect", "no_champion_hint"]
@@ -55,5 +57,43 @@ def collect(loop: Loop, history: int = 20) -> dict:
         "labels": loop.queries.label_counts(),
         "predictions": loop.queries.count_predictions(),
         "demo": demo,
+        "serving": serving(loop),
+        "rollout": rollout_status(loop.home),
         "next": None if aliases.get("champion") else no_champion_hint(loop),
     }
+
+
+def serving(loop: Loop) -> dict:
+    """Who serves which share of traffic now (the routing the endpoint reads)."""
+    routing = read_routing(loop.home)
+    settings = getattr(loop.cfg, "serving", None)
+    return {
+        "champion": routing.champion,
+        "canary": routing.canary,
+        "weight": routing.canary_weight,
+        "shadow": routing.shadow,
+        "revision": routing.revision,
+        "durability": getattr(settings, "durability", None),
+    }
+
+
+def rollout_line(rollout: dict | None) -> str:
+    """The rollout as one line of the `status` table: the active one, else the last one.
+
+    >>> rollout_line({"state": "idle", "current": None, "history": []})
+    'none yet'
+    """
+    if not rollout:
+        return "none yet"
+    current = rollout.get("current")
+    history = rollout.get("history") or []
+    if current is None and not history:
+        return "none yet"
+    r = current or history[-1]
+    steps = " → ".join(f"{s['weight']:.0%} {s['decision']}" for s in r.get("steps", []))
+    where = f"canary {r['candidate']} at {r['weight']:.0%}" if current else r["candidate"]
+    done = sum(1 for h in history if h.get("outcome") == "promoted")
+    return (
+        f"{r['outcome']}: {where} ({steps or 'no step analyzed yet'}); "
+        f"{len(history)} rollouts, {done} promoted"
+    )

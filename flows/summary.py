@@ -6,6 +6,35 @@ from rich.console import Console
 from rich.table import Table
 
 
+def rollout_text(rnd) -> str:
+    if rnd.rollout_decision is None:
+        return ""
+    if rnd.rollout_decision == "started":
+        return f" │ rollout: canary at {rnd.canary_weight:.0%}"
+    if rnd.promoted and rnd.rollout_decision == "advance":
+        return " │ rollout: canary PROMOTED (100 %)"
+    return f" │ rollout {rnd.rollout_decision} → canary at {rnd.canary_weight:.0%}"
+
+
+def rollout_summary(home, served: int) -> list[dict]:
+    """Each rollout's steps, decisions and exposure (canary predictions / all served)."""
+    from flows.loop.rollout import status
+
+    out = []
+    for r in status(home)["history"]:
+        exposed = sum(int(s.get("exposure") or 0) for s in r["steps"])
+        out.append(
+            {
+                "candidate": r["candidate"],
+                "outcome": r["outcome"],
+                "steps": [{"weight": s["weight"], "decision": s["decision"]} for s in r["steps"]],
+                "canary_predictions": exposed,
+                "exposure": exposed / served if served else None,
+            }
+        )
+    return out
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -24,7 +53,19 @@ def print_summary(console: Console, s: dict) -> None:
     for e in s["retrains"]:
         t.add_row(
             f"retrain after batch {e['after_batch']}",
-            f"{e['challenger']} ({e['trigger']}): {'promoted' if e['promoted'] else 'kept champion'}",
+            f"{e['challenger']} ({e['trigger']}): "
+            + (
+                "rolled out as canary"
+                if e.get("rollout")
+                else ("promoted" if e["promoted"] else "kept champion")
+            ),
+        )
+    for r in s.get("rollouts", []):
+        steps = " → ".join(f"{x['weight']:.0%} {x['decision']}" for x in r["steps"]) or "no step"
+        exposure = "n/a" if r["exposure"] is None else f"{100 * r['exposure']:.1f}%"
+        t.add_row(
+            f"rollout of {r['candidate']}",
+            f"{r['outcome']}: {steps} (exposure {exposure} of predictions)",
         )
     t.add_row("last gate", ("PROMOTE" if s["gate"]["promote"] else "KEEP CHAMPION"))
     for r in s["gate"]["reasons"]:

@@ -7,7 +7,7 @@ inference code are the same for every classifier the loop serves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import numpy as np
@@ -70,12 +70,21 @@ class Classifier(pl.LightningModule):
     `batch` is `(x, y)`: float inputs `(B, *task.input_shape)` and class indices `(B,)`.
     """
 
-    def __init__(self, task: Task, lr: float = 3e-3) -> None:
+    def __init__(
+        self,
+        task: Task,
+        lr: float = 3e-3,
+        optimizer: str = "adam",
+        weight_decay: float = 0.0,
+        log_loss: bool = False,
+    ) -> None:
         super().__init__()
         if not lr > 0:
             raise ValueError(f"lr = {lr}: the learning rate must be > 0, e.g. 3e-3")
         self.model: nn.Module = task.build_model()
         self.lr = lr
+        self.optimizer, self.weight_decay = optimizer, weight_decay
+        self.log_loss = log_loss  # early stopping reads the epoch's `train_loss`
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -84,10 +93,18 @@ class Classifier(pl.LightningModule):
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
         x, y = batch
-        return nn.functional.cross_entropy(self.model(x), y)
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        if self.log_loss:
+            self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        params, kw = self.model.parameters(), {"lr": self.lr, "weight_decay": self.weight_decay}
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, **kw)
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, momentum=0.9, **kw)
+        return torch.optim.Adam(params, **kw)
 
 
 def predict_proba(
@@ -131,3 +148,16 @@ def load_module(task: Task, state_dict: Mapping[str, torch.Tensor]) -> nn.Module
             "load a model version trained for this task"
         ) from None
     return module.eval()
+
+
+def predictor(
+    task: Task, state_dict: Mapping[str, torch.Tensor], threads: int = THREADS
+) -> Callable[[np.ndarray], np.ndarray]:
+    """predict_proba of these weights on `threads` threads, as one callable: what the loop
+    and the server keep per registry version (weights never change, so the module is kept)."""
+    module = load_module(task, state_dict)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return predict_proba(module, x, threads=threads)
+
+    return predict

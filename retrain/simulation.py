@@ -269,8 +269,94 @@ def find_in(
     )
 
 
+#: tasks a scenario names by a short `task = "..."` (else it gives a plugin, `module:OBJECT`)
+BUILTIN_TASKS = {"digits": "retrain.digits.task:TASK", "tabular": "retrain.tabular.task:TASK"}
+#: the plugin environment override: every stage's config (any process a driver starts) reads it
+TASK_PLUGIN_ENV = "LOOPWRIGHT_TASK__PLUGIN"
+
+
+def task_plugin(name: object, source: str = "scenario") -> str:
+    """The plugin spec of a scenario's `task`: a built-in name or a `module:OBJECT` spec.
+
+    >>> task_plugin("tabular"), task_plugin("tests.wine_task:TASK")
+    ('retrain.tabular.task:TASK', 'tests.wine_task:TASK')
+    """
+    if isinstance(name, str) and name in BUILTIN_TASKS:
+        return BUILTIN_TASKS[name]
+    if isinstance(name, str) and ":" in name and all(name.partition(":")[::2]):
+        return name
+    raise ValueError(
+        f"{source}: task = {name!r} is neither a built-in task ({', '.join(BUILTIN_TASKS)}) nor "
+        "a plugin 'package.module:OBJECT': set task to one of them"
+    )
+
+
+def scenario_task(path: str | Path) -> str | None:
+    """The plugin spec a scenario file names with `task = ...`, or None when it names none
+    (it then runs on the configured `[task] plugin`; digits by default). Reads only that key:
+    the task's own simulation checks the rest."""
+    import tomllib
+
+    try:
+        with Path(path).open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None  # the task's own loader says what is wrong with the file
+    if "task" not in data:
+        return None
+    return task_plugin(data["task"], str(path))
+
+
+def scenario_file(name_or_path: str | Path) -> Path | None:
+    """A scenario's file: the path, the path from the repository, or a bundled name."""
+    repo = Path(__file__).resolve().parents[1]
+    p = Path(name_or_path)
+    stem = p.name.removesuffix(".toml")
+    for candidate in (p, repo / p, repo / "scenarios" / f"{stem}.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def adopt_scenario_task(
+    plugin: str,
+    classes: Sequence[str],
+    scenario: str | Path,
+    env: dict[str, str] | None = None,
+) -> str | None:
+    """Make the task a scenario names (`task = "tabular"`) the one every stage runs, when it
+    differs from the configured `plugin`; returns a note saying so (None: nothing changed).
+
+    Why the scenario wins instead of an error: a scenario's keys are its task's (a tabular
+    file means nothing to digits), so running it on another task could only fail, and
+    `loopwright demo --scenario scenarios/tabular-switch.toml` should just run. Why the
+    environment: every stage opens its own config (Prefect flow runs, benchmark worker
+    processes); `LOOPWRIGHT_TASK__PLUGIN` reaches them all. A scenario naming no task runs
+    on `[task] plugin` (digits by default)."""
+    import os
+
+    env = os.environ if env is None else env
+    path = scenario_file(scenario)
+    wanted = scenario_task(path) if path is not None else None
+    if wanted is None or wanted == plugin:
+        return None
+    if classes:
+        raise ValueError(
+            f"scenario {str(scenario)!r} runs task {wanted!r}, but [task] classes = "
+            f"{list(classes)} watches a model by its classes only: remove task.classes"
+        )
+    env[TASK_PLUGIN_ENV] = wanted
+    return f"scenario {path.name} names its task: running {wanted} (not the configured task.plugin = {plugin})"
+
+
 __all__ = [
     "BATCH_SPACING",
+    "adopt_scenario_task",
+    "scenario_file",
+    "BUILTIN_TASKS",
+    "TASK_PLUGIN_ENV",
+    "scenario_task",
+    "task_plugin",
     "ORIGIN",
     "ROW_SPACING",
     "SEED_TS",

@@ -14,7 +14,7 @@ served, curated and retrained as usual; only the demo and the benchmark need it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +48,45 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class TrainingRecipe:
+    """A task's own training recipe, for a model the shared one (Adam, cross-entropy, the
+    `[retrain]` epochs and learning rate; `retrain/training.py`) underfits or overfits.
+
+    A field left None takes `[retrain]`'s value; a field set here wins over `[retrain]` for
+    this task, because the task knows its model. `module(task, recipe)` may return the
+    task's own LightningModule: it must hold the network as `.model` (what the registry
+    saves) and train on `(x, y)` batches. `prepare(model, x, y)` runs before a fit from
+    scratch, e.g. to fix an input standardisation from the training rows in the model's
+    buffers (saved with its weights, kept by fine-tunes).
+    """
+
+    max_epochs: int | None = None  # fits from scratch
+    finetune_epochs: int | None = None  # fits that start from the champion's weights
+    lr: float | None = None
+    batch_size: int | None = None
+    optimizer: str = "adam"  # adam | adamw | sgd
+    weight_decay: float = 0.0
+    early_stopping_patience: int = 0  # epochs without a lower training loss; 0: off
+    scratch: bool = False  # always fit from scratch, even with [retrain] mode = "finetune"
+    prepare: Callable[[object, np.ndarray, np.ndarray], None] | None = None
+    module: Callable[..., object] | None = None  # (task, recipe) -> LightningModule
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(
+                f"TrainingRecipe.optimizer = {self.optimizer!r}: use adam, adamw or sgd"
+            )
+        for name in ("max_epochs", "finetune_epochs", "batch_size"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"TrainingRecipe.{name} = {v!r}: a whole number >= 1, or None")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"TrainingRecipe.lr = {self.lr!r}: the learning rate must be > 0")
+        if self.weight_decay < 0 or self.early_stopping_patience < 0:
+            raise ValueError("TrainingRecipe.weight_decay and early_stopping_patience must be >= 0")
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     classes: tuple[str, ...]
@@ -67,6 +106,16 @@ class Task:
     monitor_only: bool = False  # classes only (a model served elsewhere): no model to train
     # -> the task's Simulation (demo, bench loop); None: the task cannot be simulated
     simulation: Callable[[], Simulation] | None = None
+    # serving (`loopwright serve-model`): one request's JSON `input` -> one model input of
+    # `input_shape`, in the scale `encode_input` takes; raises ValueError naming the fix.
+    # None: the task cannot be served over HTTP (its models still score batches).
+    parse_input: Callable[[object], np.ndarray] | None = None
+    # the JSON form `parse_input` reads, as a JSON schema (shown at /docs), with an example
+    input_schema: Mapping[str, object] | None = None
+    # names of the `features` columns (drift reports, the card); (): "f0", "f1", ...
+    feature_names: tuple[str, ...] = ()
+    # how the model is trained when the shared recipe does not fit it; None: the shared one
+    recipe: TrainingRecipe | None = None
 
     @property
     def n_classes(self) -> int:
@@ -93,6 +142,44 @@ def image_labeling_config(classes: Sequence[str]) -> str:
         + "  </Choices>\n"
         "</View>\n"
     )
+
+
+def check_labeling_config(
+    config: str, classes: Sequence[str], where: str = "labeling_config"
+) -> None:
+    """What the Label Studio adapter relies on in a task's config: an object named `image`
+    showing `$image` (an Image, HyperText, Text... view) and single Choices named `label`
+    on it whose values are exactly the task's classes; else a ValueError naming the fix.
+
+    >>> check_labeling_config(image_labeling_config(["a", "b"]), ["a", "b"])
+    >>> check_labeling_config(image_labeling_config(["a"]), ["a", "b"])
+    Traceback (most recent call last):
+    ...
+    ValueError: labeling_config: its Choices 'label' offer ['a'], the task's classes are ['a', 'b']: give one <Choice value=...> per class, in any order
+    """
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(config)
+    except ET.ParseError as exc:
+        raise ValueError(f"{where} is not valid XML ({exc}): give a Label Studio <View>") from None
+    shown = [e for e in root.iter() if e.get("name") == "image"]
+    if not shown or shown[0].get("value") != "$image":
+        raise ValueError(
+            f'{where} has no object name="image" value="$image": the adapter puts what '
+            'task.render returns in $image; show it with e.g. <HyperText name="image" value="$image"/>'
+        )
+    choices = [e for e in root.iter("Choices") if e.get("name") == "label"]
+    if not choices or choices[0].get("toName") != "image":
+        raise ValueError(
+            f'{where} has no <Choices name="label" toName="image">: labels are read from it'
+        )
+    offered = [c.get("value") for c in choices[0].iter("Choice")]
+    if sorted(map(str, offered)) != sorted(map(str, classes)):
+        raise ValueError(
+            f"{where}: its Choices 'label' offer {offered}, the task's classes are "
+            f"{list(classes)}: give one <Choice value=...> per class, in any order"
+        )
 
 
 def monitor_task(classes: Sequence[str]) -> Task:
@@ -156,6 +243,12 @@ def load_task(spec: str, classes: Sequence[str] = ()) -> Task:
         raise ValueError(
             f"task.plugin = {spec!r} is a {type(task).__name__}, not a retrain.task.Task"
         )
+    if not task.monitor_only:
+        check_labeling_config(
+            task.labeling_config, task.classes, f"task.plugin = {spec!r}: labeling_config"
+        )
+        if task.feature_names and len(set(task.feature_names)) != len(task.feature_names):
+            raise ValueError(f"task.plugin = {spec!r}: feature_names must be distinct")
     if classes and tuple(str(c) for c in classes) != tuple(task.classes):
         raise ValueError(
             f"task.classes = {list(classes)} differs from the classes of task.plugin = {spec!r} "
@@ -172,6 +265,8 @@ __all__ = [
     "PredictProba",
     "Simulation",
     "Task",
+    "TrainingRecipe",
+    "check_labeling_config",
     "load_task",
     "monitor_task",
 ]

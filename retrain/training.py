@@ -127,6 +127,47 @@ def _check_inputs(task: Task, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
     return x, y.astype(np.int64)
 
 
+def _module(task: Task, lr: float) -> pl.LightningModule:
+    """The LightningModule of a fit: the task's own (`recipe.module`) or the shared one."""
+    recipe = task.recipe
+    if recipe is None:
+        return Classifier(task, lr=lr)
+    if recipe.module is None:
+        return Classifier(
+            task,
+            lr=lr,
+            optimizer=recipe.optimizer,
+            weight_decay=recipe.weight_decay,
+            log_loss=recipe.early_stopping_patience > 0,
+        )
+    module = recipe.module(task, recipe)
+    if not isinstance(module, pl.LightningModule) or not isinstance(
+        getattr(module, "model", None), torch.nn.Module
+    ):
+        raise ValueError(
+            f"task {task.name!r}: recipe.module returned a {type(module).__name__}: return a "
+            "LightningModule holding the network as `.model` (what the registry saves)"
+        )
+    return module
+
+
+def _check_outputs(task: Task, net: torch.nn.Module, x: np.ndarray) -> None:
+    """The network must give one logit per class: said before any epoch is spent."""
+    was = net.training
+    net.eval()  # no dropout: the check draws nothing from the seeded RNG
+    try:
+        with torch.inference_mode():
+            out = net(torch.tensor(x[:1]))
+    finally:
+        net.train(was)
+    if out.ndim != 2 or out.shape[1] != task.n_classes:
+        raise ValueError(
+            f"task {task.name!r}: build_model() gives outputs of shape {tuple(out.shape)} for "
+            f"one input, the task has {task.n_classes} classes {list(task.classes)}: make its "
+            f"last layer give (N, {task.n_classes}) logits, in the order of task.classes"
+        )
+
+
 def fit(
     task: Task,
     x: np.ndarray,
@@ -150,6 +191,14 @@ def fit(
     labels from today's traffic are not drowned by thousands of older rows.
     """
     x, y = _check_inputs(task, x, y)
+    recipe = task.recipe
+    if recipe is not None:  # the task's own recipe wins over [retrain] where it says
+        if recipe.scratch:
+            init_state = None
+        chosen = recipe.max_epochs if init_state is None else recipe.finetune_epochs
+        max_epochs = chosen or max_epochs
+        lr = recipe.lr or lr
+        batch_size = recipe.batch_size or batch_size
     sampler = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
@@ -172,7 +221,10 @@ def fit(
         _quiet_and_contained(seed),
         tempfile.TemporaryDirectory(prefix="loopwright-fit-") as root,
     ):
-        module = Classifier(task, lr=lr)
+        module = _module(task, lr)
+        _check_outputs(task, module.model, x)
+        if init_state is None and recipe is not None and recipe.prepare is not None:
+            recipe.prepare(module.model, x, y)
         if init_state is not None:
             try:
                 module.model.load_state_dict(init_state, strict=True)
@@ -188,7 +240,21 @@ def fit(
             sampler=sampler,
             generator=None if sampler is not None else torch.Generator().manual_seed(seed),
         )
+        callbacks = []
+        if recipe is not None and recipe.early_stopping_patience > 0:
+            from pytorch_lightning.callbacks import EarlyStopping
+
+            callbacks.append(
+                EarlyStopping(
+                    monitor="train_loss",
+                    patience=recipe.early_stopping_patience,
+                    mode="min",
+                    min_delta=1e-4,
+                    check_on_train_epoch_end=True,
+                )
+            )
         trainer = pl.Trainer(
+            callbacks=callbacks,
             accelerator="cpu",
             devices=1,
             max_epochs=max_epochs,

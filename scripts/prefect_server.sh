@@ -3,9 +3,12 @@
 #
 # Usage: scripts/prefect_server.sh start|stop|status|url
 # Env:   PREFECT_PORT (default 4200), PREFECT_SERVER_DIR (default <repo>/.prefect-server),
-#        LOOPWRIGHT_VENV (default <repo>/.venv)
-# The server's database lives in PREFECT_SERVER_DIR, so flow runs and report-card
-# artifacts stay browsable in the Prefect UI after the demo ends.
+#        LOOPWRIGHT_VENV (default <repo>/.venv),
+#        PREFECT_DB_URL (default: SQLite in PREFECT_SERVER_DIR), e.g. the PostgreSQL of
+#        `scripts/postgres.sh url`: postgresql+asyncpg://postgres@127.0.0.1:55432/prefect
+# The server's database lives in PREFECT_SERVER_DIR (or PREFECT_DB_URL), so flow runs and
+# report-card artifacts stay browsable in the Prefect UI after the demo ends. Several
+# workers on one pool want PostgreSQL: SQLite serialises every write (docs/scale-out.md).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +18,7 @@ VENV="${LOOPWRIGHT_VENV:-$REPO/.venv}"
 URL="http://127.0.0.1:$PORT"
 PIDFILE="$DIR/server-$PORT.pid"
 LOG="$DIR/server-$PORT.log"
+DB_URL="${PREFECT_DB_URL:-}"
 
 healthy() {
   curl -fsS --max-time 2 "$URL/api/health" >/dev/null 2>&1
@@ -34,7 +38,15 @@ start() {
     exit 1
   fi
   mkdir -p "$DIR"
-  echo "starting prefect server at $URL (log: $LOG)"
+  local db="sqlite in $DIR"
+  if [[ -n "$DB_URL" ]]; then
+    case "$DB_URL" in
+      postgresql+asyncpg://*) db="postgresql" ;;  # the URL may hold a password: not printed
+      *) echo "PREFECT_DB_URL must start with postgresql+asyncpg:// (see scripts/postgres.sh url)" >&2; exit 1 ;;
+    esac
+    export PREFECT_API_DATABASE_CONNECTION_URL="$DB_URL"
+  fi
+  echo "starting prefect server at $URL on $db (log: $LOG)"
   PREFECT_HOME="$DIR" PREFECT_SERVER_ANALYTICS_ENABLED=false PREFECT_API_URL= \
   PREFECT_UI_API_URL="$URL/api" \
     setsid nohup "$VENV/bin/prefect" server start --host 127.0.0.1 --port "$PORT" \

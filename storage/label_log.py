@@ -137,7 +137,8 @@ class LabelLog:
                  WHERE ls_annotation_id IS NOT NULL QUALIFY row_number() OVER
                    (PARTITION BY ls_annotation_id
                     ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1"""
-        con = connect(self.home, "labels", database=self.queries and self.queries.database)
+        q = self.queries
+        con = connect(self.home, "labels", database=q and q.database, parts=q and q.parts)
         try:
             return {ann: (task, label) for ann, task, label in con.execute(sql).fetchall()}
         finally:

@@ -23,6 +23,7 @@ import pyarrow as pa
 from storage.duckdb_conn import SharedDuckDB, open_duckdb, read_parts
 from storage.home import DataHome, StorageError
 from storage.parquet_parts import live_parts
+from storage.part_cache import PartCache
 from storage.schemas import (
     ATTRS_TYPE,
     LABEL_SCHEMA,
@@ -246,32 +247,48 @@ def connect(
     *sources: str,
     settings: StorageSettings | None = None,
     database: SharedDuckDB | None = None,
+    parts: PartCache | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory connection (under `[storage]`'s memory limit and threads) with a
     deduplicated view per requested log, over a fresh listing of its parts: a new database,
-    or a new connection to `database` (its settings, not `settings`, apply then)."""
+    or a new connection to `database` (its settings, not `settings`, apply then). With
+    `parts`, a listing's rows come from those decoded parts (the same rows and columns,
+    `storage.part_cache`) instead of being read from the files again."""
     con = database.connect() if database is not None else open_duckdb(settings)
     try:
         for name in sources:
             files = log_files(getattr(home, name))
-            if files:
+            cached = parts.raw_table(name, files) if parts is not None and files else None
+            if cached is not None:
+                con.register(f"{name}_raw", cached)
+            elif files:
                 con.execute(
                     f"CREATE TEMP VIEW {name}_raw AS SELECT *, file_index FROM {read_parts(files)}"
                 )
             else:
-                empty = _SCHEMAS[name].empty_table()
-                for column, type_ in (
-                    ("filename", pa.string()),
-                    ("file_row_number", pa.int64()),
-                    ("file_index", pa.uint64()),
-                ):
-                    empty = empty.append_column(column, pa.array([], type_))
-                con.register(f"{name}_raw", empty)
+                con.register(f"{name}_raw", empty_raw(name))
             con.execute(f"CREATE TEMP VIEW {name} AS {_view(name)}")
     except BaseException:
         con.close()
         raise
     return con
+
+
+def empty_raw(name: str) -> pa.Table:
+    """The raw view of a log with no parts: no rows, its columns and the reader's."""
+    empty = _SCHEMAS[name].empty_table()
+    for column, type_ in (
+        ("filename", pa.string()),
+        ("file_row_number", pa.int64()),
+        ("file_index", pa.uint64()),
+    ):
+        empty = empty.append_column(column, pa.array([], type_))
+    return empty
+
+
+def dedup_view(name: str) -> str:
+    """The SQL of log `name`'s deduplicated view over `<name>_raw` (`DEDUP`)."""
+    return _view(name)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from storage.duckdb_conn import SharedDuckDB
 from storage.home import DataHome
+from storage.kept_connections import KeptConnections
 from storage.log_views import (
     AUDIT_SCHEMA,
     FIRST_LOGGED,
@@ -30,6 +31,7 @@ from storage.log_views import (
     first_per_request,
     prediction_schema,
 )
+from storage.part_cache import PartCache
 from storage.queries_curation import CurationQueries
 from storage.settings import StorageSettings
 
@@ -55,26 +57,43 @@ class Queries(CurationQueries):
     writer may add parts between calls). `close()` frees the database (else garbage
     collection does)."""
 
-    def __init__(self, home: DataHome, settings: StorageSettings | None = None) -> None:
+    def __init__(
+        self, home: DataHome, settings: StorageSettings | None = None, cache_parts: bool = False
+    ) -> None:
         self.home = home
         self.settings = settings or StorageSettings()
         self._db: SharedDuckDB | None = None
+        #: decoded parts kept between calls (`storage.part_cache`: memory grows with the log),
+        #: and with them one connection per set of logs a query reads
+        self.parts: PartCache | None = PartCache() if cache_parts else None
+        self._kept = KeptConnections(self) if cache_parts else None
 
     @property
     def database(self) -> SharedDuckDB:
         """The database every call connects to (a new one if `settings` was replaced)."""
         if self._db is None or self._db.settings is not self.settings:
+            if self._kept is not None:
+                self._kept.forget()  # connections of the database replaced
             self._db = SharedDuckDB(self.settings)
         return self._db
 
     def close(self) -> None:
+        if self._kept is not None:
+            self._kept.forget()
         if self._db is not None:
             self._db.close()
 
     def _run(self, sources: Sequence[str], fn):
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                con = connect(self.home, *sources, database=self.database)
+                kept = self._kept.connection(sources) if self._kept is not None else None
+                if kept is not None:
+                    try:
+                        return fn(kept)
+                    except BaseException:
+                        self._kept.forget()  # a failed statement may leave it half-done
+                        raise
+                con = connect(self.home, *sources, database=self.database, parts=self.parts)
                 try:
                     return fn(con)
                 finally:

@@ -108,9 +108,15 @@ class CurationQueries:
         try:
             # one fixed file list, so that file_index means the same file in both statements
             # even if a writer adds a part in between
-            con.execute(
-                f"CREATE TEMP VIEW predictions_raw AS SELECT *, file_index FROM {read_parts(files)}"
-            )
+            parts = getattr(self, "parts", None)  # decoded parts kept by the reader, if any
+            cached = parts.raw_table("predictions", files) if parts is not None else None
+            if cached is not None:
+                con.register("predictions_raw", cached)
+            else:
+                con.execute(
+                    "CREATE TEMP VIEW predictions_raw AS SELECT *, file_index FROM "
+                    + read_parts(files)
+                )
             where = """($mv IS NULL OR model_version = $mv) AND ($role IS NULL OR role = $role)
                     AND ($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts < $end)
                     AND ($xmv IS NULL OR model_version IS DISTINCT FROM $xmv)"""

@@ -1,9 +1,9 @@
 """The model registry (contract): immutable version folders and movable aliases.
 
 `models/vNNNN/{weights.pt, meta.json}` never change once visible (written to a temp folder,
-renamed into place). Aliases and their full history live in one file, `registry.json`,
-replaced atomically under an exclusive lock, so an alias move and its history event land
-together or not at all, and `rollback` is one step.
+renamed into place). Aliases, the canary's traffic weight and their full history live in
+one file, `registry.json`, replaced atomically under an exclusive lock, so an alias move (or a
+weight change) and its history event land together or not at all, and `rollback` is one step.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,7 +30,8 @@ from storage.maintenance import clean_models
 if TYPE_CHECKING:  # torch is imported where used: `import storage` stays light
     import torch
 
-ALIASES = ("champion", "challenger", "shadow")
+ALIASES = ("champion", "challenger", "shadow", "canary")
+WEIGHTED = ("canary",)  # aliases that carry a traffic weight in [0, 1]
 _VERSION_RE = re.compile(r"^v(\d{4,})\Z")
 REQUIRED_META = ("task", "classes")
 
@@ -56,6 +58,26 @@ def _sha256(path: Path) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+# flock belongs to an open file description: a second open+flock of the same file in this
+# process would wait on itself. The outermost holder per lock path takes the flock; nested
+# `Registry.lock()` calls in the same thread (a rollout writing its state and moving the canary
+# in one critical section) only count depth.
+_LOCKS: dict[str, threading.RLock] = {}
+_DEPTH: dict[str, int] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _check_weight(weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise StorageError(f"weight {weight!r} is not a number: pass a share of traffic in [0, 1]")
+    value = float(weight)
+    if not 0.0 <= value <= 1.0:
+        raise StorageError(
+            f"weight {weight!r} is outside [0, 1]: pass a share of traffic (0.05 for 5 %)"
+        )
+    return value
 
 
 class Registry:
@@ -178,25 +200,51 @@ class Registry:
 
     # -- aliases ------------------------------------------------------------------------
     @contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.home.root.mkdir(parents=True, exist_ok=True)
-        with open(self.home.registry_lock, "a+") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    def lock(self) -> Iterator[None]:
+        """The registry's exclusive lock (across processes), re-entrant within a thread, so
+        that a caller can read, decide and move several things as one critical section."""
+        key = str(self.home.registry_lock.absolute())
+        with _LOCKS_GUARD:
+            local = _LOCKS.setdefault(key, threading.RLock())
+        with local:
+            depth = _DEPTH.get(key, 0)
+            if depth:
+                _DEPTH[key] = depth + 1
+                try:
+                    yield
+                finally:
+                    _DEPTH[key] -= 1
+                return
+            self.home.root.mkdir(parents=True, exist_ok=True)
+            with open(self.home.registry_lock, "a+") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+                _DEPTH[key] = 1
+                try:
+                    yield
+                finally:
+                    _DEPTH[key] = 0
+                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    _lock = lock
 
     def _read(self) -> dict:
         try:
             data = json.loads(self.home.registry_file.read_text())
         except FileNotFoundError:
-            return {"aliases": {}, "history": []}
+            return {"aliases": {}, "weights": {}, "history": []}
         except json.JSONDecodeError as err:
             raise StorageError(
                 f"{self.home.registry_file} is not valid JSON ({err}): restore it from a backup"
             ) from err
-        return {"aliases": dict(data.get("aliases", {})), "history": list(data.get("history", []))}
+        return {
+            "aliases": dict(data.get("aliases", {})),
+            "weights": dict(data.get("weights", {})),
+            "history": list(data.get("history", [])),
+        }
+
+    def snapshot(self) -> dict:
+        """Aliases, weights and history from one read of registry.json (a consistent view)."""
+        return self._read()
 
     @staticmethod
     def _check_alias(alias: str) -> None:
@@ -207,8 +255,23 @@ class Registry:
         return self._read()["aliases"]
 
     def history(self) -> list[dict]:
-        """Every alias move, oldest first."""
+        """Every alias move and weight change, oldest first."""
         return self._read()["history"]
+
+    def weights(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._read()["weights"].items()}
+
+    def weight(self, alias: str) -> float:
+        """Traffic share of a weighted alias (0.0 when never set)."""
+        self._check_weighted(alias)
+        return self.weights().get(alias, 0.0)
+
+    @staticmethod
+    def _check_weighted(alias: str) -> None:
+        if alias not in WEIGHTED:
+            raise StorageError(
+                f"alias {alias!r} carries no traffic weight: only {list(WEIGHTED)} do"
+            )
 
     def get(self, alias: str) -> str | None:
         """The version `alias` points to, or None when it was never set."""
@@ -226,24 +289,52 @@ class Registry:
             )
         return version
 
-    def _move(
-        self, data: dict, alias: str, version: str, reason: str, actor: str, kind: str
-    ) -> dict:
+    @staticmethod
+    def _event(data: dict, alias: str, old: Any, new: Any, reason: str, actor: str, kind: str):
         history = data["history"]
         event = {
             "seq": (history[-1]["seq"] + 1) if history else 1,
             "ts": _now(),
             "alias": alias,
-            "from": data["aliases"].get(alias),
-            "to": version,
+            "from": old,
+            "to": new,
             "reason": reason,
             "actor": actor,
             "kind": kind,
         }
-        data["aliases"][alias] = version
         history.append(event)
+        return event
+
+    def _move(
+        self, data: dict, alias: str, version: str, reason: str, actor: str, kind: str
+    ) -> dict:
+        event = self._event(data, alias, data["aliases"].get(alias), version, reason, actor, kind)
+        data["aliases"][alias] = version
         write_json_atomic(self.home.registry_file, data, "registry")
         return event
+
+    @contextmanager
+    def _swap(self, alias: str, expected: Any, weight: bool = False) -> Iterator[tuple[dict, Any]]:
+        """Under the lock: the registry and what `alias` points to now (its traffic share with
+        `weight`); with `expected` (not ANY), a compare-and-swap: `AliasConflict` when that
+        differs, before the caller changes anything."""
+        with self._lock():
+            data = self._read()
+            if weight:
+                current = float(data["weights"].get(alias, 0.0))
+                if expected is not ANY and current != _check_weight(expected):
+                    raise AliasConflict(
+                        f"weight of {alias} is {current}, expected {expected}: it changed "
+                        "meanwhile; re-read it and decide again"
+                    )
+            else:
+                current = data["aliases"].get(alias)
+                if expected is not ANY and current != expected:
+                    raise AliasConflict(
+                        f"alias {alias} points to {current}, expected {expected}: it moved "
+                        "meanwhile; re-read it and decide again"
+                    )
+            yield data, current
 
     @staticmethod
     def _check_reason(reason: str, actor: str) -> None:
@@ -272,15 +363,58 @@ class Registry:
             raise StorageError(
                 f"model {version} does not exist: register it first ({self.versions()})"
             )
-        with self._lock():
-            data = self._read()
-            current = data["aliases"].get(alias)
-            if expected is not ANY and current != expected:
-                raise AliasConflict(
-                    f"alias {alias} points to {current}, expected {expected}: it moved meanwhile; "
-                    "re-read it and decide again"
-                )
+        with self._swap(alias, expected) as (data, _current):
             return self._move(data, alias, version, reason, actor, "set")
+
+    def set_weight(
+        self,
+        alias: str,
+        weight: float,
+        *,
+        reason: str,
+        actor: str = "loopwright",
+        expected: Any = ANY,
+    ) -> dict:
+        """Set the traffic share of a weighted alias (`canary`); return the history event
+        (kind "weight", from/to the weights, with the version it applies to).
+
+        With `expected` (a weight), a compare-and-swap like `set_alias`: a concurrent change
+        wins and this one raises `AliasConflict`. A positive weight needs the alias set:
+        traffic cannot go to no model.
+        """
+        self._check_weighted(alias)
+        self._check_reason(reason, actor)
+        value = _check_weight(weight)
+        with self._swap(alias, expected, weight=True) as (data, current):
+            if value > 0 and data["aliases"].get(alias) is None:
+                raise StorageError(
+                    f"alias {alias} is not set: point it at a version before giving it traffic"
+                )
+            event = self._event(data, alias, current, value, reason, actor, "weight")
+            event["version"] = data["aliases"].get(alias)
+            data["weights"][alias] = value
+            write_json_atomic(self.home.registry_file, data, "registry")
+            return event
+
+    def clear_alias(
+        self, alias: str, *, reason: str, actor: str = "loopwright", expected: Any = ANY
+    ) -> dict:
+        """Unset an alias (kind "clear"; a weighted one drops to weight 0 in the same write);
+        return the history event. `champion` is never cleared: something must serve."""
+        self._check_alias(alias)
+        self._check_reason(reason, actor)
+        if alias == "champion":
+            raise StorageError("champion cannot be cleared: roll back or promote another version")
+        with self._swap(alias, expected) as (data, current):
+            if alias in WEIGHTED and float(data["weights"].get(alias, 0.0)) != 0.0:
+                old = float(data["weights"][alias])
+                weight_event = self._event(data, alias, old, 0.0, reason, actor, "weight")
+                weight_event["version"] = current
+                data["weights"][alias] = 0.0
+            event = self._event(data, alias, current, None, reason, actor, "clear")
+            data["aliases"].pop(alias, None)
+            write_json_atomic(self.home.registry_file, data, "registry")
+            return event
 
     def promote(
         self,

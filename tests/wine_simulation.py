@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from retrain import scenario_parse as sp
 from retrain.simulation import BatchWorld, SeedExamples, WorldBatch, find_in
 from tests.wine_task import CLASSES, SCALE, encode_input
 
@@ -56,51 +56,24 @@ class WinePhase:
 
 
 @dataclass(frozen=True)
-class WineScenario:
-    name: str
-    seed: int
-    batch_size: int
+class WineScenario(sp.PhasedScenario):
     phases: tuple[WinePhase, ...]
 
-    @property
-    def n_batches(self) -> int:
-        return sum(p.batches for p in self.phases)
-
     def phase_at(self, i: int) -> tuple[int, WinePhase]:
-        k = i
-        for index, phase in enumerate(self.phases):
-            if k < phase.batches:
-                return index, phase
-            k -= phase.batches
-        raise IndexError(f"batch {i} is outside scenario {self.name!r} (0..{self.n_batches - 1})")
+        index, _ = self.locate(i)
+        return index, self.phases[index]
 
     @property
     def onset_batch(self) -> int | None:
-        first = self.phase_at(0)[1].data_params()
-        for i in range(1, self.n_batches):
-            if self.phase_at(i)[1].data_params() != first:
-                return i
-        return None
-
-
-def _whole(where: str, key: str, v: Any, low: int) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise ValueError(f"{where}: {key} = {v!r} must be a whole number >= {low}")
-    return v
+        return sp.first_change(self.n_batches, lambda i: self.phase_at(i)[1].data_params())
 
 
 def _number(where: str, key: str, v: Any) -> float:
-    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-        raise ValueError(f"{where}: {key} = {v!r} is not a number (standard deviations)")
-    return float(v)
+    return sp.number(where, key, v, unit=" (standard deviations)")
 
 
 def _phase(where: str, data: Any) -> WinePhase:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} is not a table: write each phase as a [[phase]] section")
-    unknown = sorted(set(data) - set(PHASE_KEYS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(PHASE_KEYS)})")
+    data = sp.phase_table(where, data, PHASE_KEYS, ValueError)
     shift = data.get("shift", {})
     if not isinstance(shift, dict):
         raise ValueError(f"{where}: shift = {shift!r}: write shift = {{ flavanoids = -1.5 }}")
@@ -121,7 +94,7 @@ def _phase(where: str, data: Any) -> WinePhase:
     ):
         raise ValueError(f"{where}: class_prior = {prior!r}: give 3 weights >= 0, not all 0")
     return WinePhase(
-        batches=_whole(where, "batches", data.get("batches"), 1),
+        batches=sp.whole(where, "batches", data.get("batches"), 1),
         shift=tuple(sorted((k, _number(where, f"shift.{k}", v)) for k, v in shift.items())),
         noise=noise,
         class_prior=tuple(float(w) / sum(prior) for w in prior),
@@ -140,8 +113,8 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> WineScen
         raise ValueError(f"{source}: no phases: add a [[phase]] section with batches = N")
     return WineScenario(
         name=name,
-        seed=_whole(source, "seed", data.get("seed"), 0),
-        batch_size=_whole(source, "batch_size", data.get("batch_size"), 1),
+        seed=sp.whole(source, "seed", data.get("seed"), 0),
+        batch_size=sp.whole(source, "batch_size", data.get("batch_size"), 1),
         phases=tuple(_phase(f"{source}: phase {i}", p) for i, p in enumerate(phases, 1)),
     )
 
@@ -235,14 +208,7 @@ class WineSimulation:
 
     def load_scenario(self, path: str | Path) -> WineScenario:
         path = Path(path)
-        try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such scenario file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc})") from None
-        return parse_scenario(data, source=str(path))
+        return parse_scenario(sp.read_toml(path, ValueError), source=str(path))
 
     def world(
         self, scenario: WineScenario, seed: int, seed_rows: int, holdout_rows: int

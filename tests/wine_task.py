@@ -57,6 +57,28 @@ def render(data: bytes) -> str:
 LABELING_CONFIG = image_labeling_config(CLASSES)
 
 
+def parse_input(value: object) -> np.ndarray:
+    """A serving request's `input`: the 13 measurements of `load_wine().data`, unscaled."""
+    if not isinstance(value, list) or len(value) != N_FEATURES:
+        size = len(value) if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"is {size}: send a list of the {N_FEATURES} measurements of load_wine")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+        raise ValueError(f"holds a non-number: send {N_FEATURES} numbers")
+    x = np.asarray(value, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("holds NaN or inf: send finite measurements")
+    return x
+
+
+INPUT_SCHEMA = {
+    "description": f"A wine: the {N_FEATURES} measurements of sklearn's load_wine, unscaled",
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": N_FEATURES,
+    "maxItems": N_FEATURES,
+}
+
+
 def simulation():
     """Wine rows replayed with a feature shift (imported when asked for)."""
     from tests.wine_simulation import WineSimulation
@@ -75,6 +97,8 @@ TASK = Task(
     render=render,
     labeling_config=LABELING_CONFIG,
     simulation=simulation,
+    parse_input=parse_input,
+    input_schema=INPUT_SCHEMA,
 )
 
 

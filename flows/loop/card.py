@@ -115,6 +115,8 @@ def report_card(
             "recent_rows": int(recent.sum()) if recent is not None else 0,
             "sources": sources(test),
         },
+        # the model's own registration time: a card is about one immutable version
+        created=loop.registry.meta(version).get("created"),
         recent=recent,
     )
     card["gate"] = decide(card, g).to_dict()

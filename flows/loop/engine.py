@@ -54,6 +54,9 @@ class Loop:
     `artifacts=False`: no report card HTML/JSON, no latency timing, no drift report files
     (what the benchmark skips for speed); every decision stays the same.
     `steps`: how a sub-step runs (`call` by default; the flows wrap each in a Prefect task).
+    `cache_parts=True`: the logs' parts are read once and kept decoded in memory
+    (`storage.part_cache`; the answers are the same, the memory grows with the logs): for
+    short loops over small logs (the benchmark), not for a production data home.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class Loop:
         annotator: Any = None,
         artifacts: bool = True,
         steps: Steps | None = None,
+        cache_parts: bool = False,
     ) -> None:
         self.cfg = cfg
         # a path: made if missing, dead writers' leftovers cleaned (as `open_loop` opens it)
@@ -71,6 +75,7 @@ class Loop:
         self.annotator = annotator
         self.artifacts = bool(artifacts)
         self.steps: Steps = steps or call
+        self.cache_parts = bool(cache_parts)
         self._labelstudio = labelstudio
         self._predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
         self._drift_refs: dict[tuple, Any] = {}
@@ -102,7 +107,7 @@ class Loop:
 
     @cached_property
     def queries(self) -> Queries:
-        return Queries(self.home, self.cfg.storage)
+        return Queries(self.home, self.cfg.storage, cache_parts=self.cache_parts)
 
     @property
     def threads(self) -> int:
@@ -144,15 +149,10 @@ class Loop:
         found = self._predictors.get(version)
         if found is not None:
             return found
-        from retrain.model import load_module, predict_proba
+        from retrain.model import predictor
 
         state, _meta = self.registry.load(version)
-        module = load_module(self.task, state)
-        threads = self.threads
-
-        def predict(x: np.ndarray) -> np.ndarray:
-            return predict_proba(module, x, threads=threads)
-
+        predict = predictor(self.task, state, self.threads)
         self._predictors[version] = predict
         return predict
 
@@ -213,6 +213,23 @@ class Loop:
         from flows.loop.retrain import retrain
 
         return retrain(self, force, reason)
+
+    def feedback(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Users' answers on served requests: label events with source `feedback`, at each
+        request's logged time (`flows.loop.feedback`; behind a server: POST /v1/feedback)."""
+        from flows.loop.feedback import log_feedback
+
+        ids = [r for r, _ in pairs]
+        logged = self.queries.prediction_frame(ids, columns=["request_id", "ts"])
+        ts = dict(zip(*(logged.column(c).to_pylist() for c in ("request_id", "ts")), strict=True))
+        return log_feedback(self, pairs, ts)
+
+    def rollout(self, retrain_result: dict) -> dict:
+        """The round's rollout stage (`flows.loop.online.stage`): in process there is no
+        server, so errors and latency are not judged (no serving stats)."""
+        from flows.loop.online import stage
+
+        return stage(self, retrain_result, None)
 
     def write_seed(self, seed: SeedExamples) -> int:
         """Write a simulation's seed examples (labeled, source "seed") at their logical

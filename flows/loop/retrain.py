@@ -110,9 +110,14 @@ def train(loop: Loop, ds: DatasetVersion, labeled: pa.Table, champion: str | Non
 
 
 def promote_or_keep(loop: Loop, version: str, champion: str | None, gate: dict) -> dict:
-    """Move `champion` to `version` if the gate says so, by compare-and-swap."""
+    """Move `champion` to `version` if the gate says so, by compare-and-swap (with
+    `[rollout] enabled`: start its rollout as canary instead)."""
     if not gate["promote"]:
         return {"promoted": False, "champion": champion}
+    if loop.cfg.rollout.enabled and champion is not None:  # online rollout, not at once
+        from flows.loop.rollout import start_after_gate
+
+        return start_after_gate(loop, version, champion)
     try:
         loop.registry.set_alias(
             "champion",
@@ -169,6 +174,11 @@ def retrain(loop: Loop, force: bool = False, reason: str = "") -> dict:
     write_state(loop.home, "last_trigger", trig)
     if not trigger.fire:
         return {"retrained": False, "trigger": trig, "champion": champion}
+    from flows.loop.online import busy
+
+    rolling = None if force else busy(loop)  # no new candidate while one is rolled out
+    if rolling is not None:
+        return {"retrained": False, "trigger": trig, "champion": champion, "waiting": rolling}
     labeled = loop.queries.labeled_examples()
     wait = waiting_for_labels(loop, champion, labeled, force)
     if wait is not None:
@@ -206,4 +216,5 @@ def retrain(loop: Loop, force: bool = False, reason: str = "") -> dict:
         "champion": outcome["champion"],
         "gate": gate,
         "next": hint,
+        "rollout": outcome.get("rollout"),  # the rollout it started (None: none)
     }

@@ -8,6 +8,7 @@ round exist once, and "the demo and the benchmark decide alike" is a comparison 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -24,6 +25,10 @@ class Round:
     retrained: bool
     promoted: bool
     labels_added: int
+    #: the rollout stage: None (no rollout), "started", "advance", "hold" or "rollback"
+    rollout_decision: str | None = None
+    #: the canary's traffic share after the round (0.0: no canary)
+    canary_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -35,6 +40,8 @@ class Stages(Protocol):
 
     def score(self, table: pa.Table) -> dict: ...
 
+    def feedback(self, pairs: Sequence[tuple[str, str]]) -> int: ...
+
     def drift_check(self) -> dict: ...
 
     def curate(self, budget: int | None = None, seed: int | None = None) -> dict: ...
@@ -44,6 +51,8 @@ class Stages(Protocol):
     def sync(self) -> dict: ...
 
     def retrain(self, force: bool = False, reason: str = "") -> dict: ...
+
+    def rollout(self, retrain_result: dict) -> dict: ...
 
 
 def curation_seed(run_seed: int, batch: int) -> int:
@@ -66,24 +75,39 @@ class RoundResult:
     answered: int
     synced: dict
     retrain: dict
+    rollout: dict
 
 
-def run_round(stages: Stages, table: pa.Table, index: int, run_seed: int) -> RoundResult:
-    """Score the batch, check drift, curate (budget from `[curation]`), let people label,
-    sync their labels, and retrain when a trigger fires: the loop, once per batch."""
+def run_round(
+    stages: Stages,
+    table: pa.Table,
+    index: int,
+    run_seed: int,
+    feedback: Sequence[tuple[str, str]] = (),
+) -> RoundResult:
+    """Score the batch, take the users' feedback on it, check drift, curate (budget from
+    `[curation]`), let people label, sync their labels, retrain when a trigger fires (not
+    while a rollout runs: `flows.loop.online.busy`), and step the rollout: the loop, once
+    per batch. `feedback`: (request_id, label) pairs the batch's users answered
+    (`flows.loop.feedback.simulated_feedback` in a simulation)."""
     scored = stages.score(table)
+    if feedback:
+        stages.feedback(feedback)
     drift = stages.drift_check()
     curated = stages.curate(seed=curation_seed(run_seed, index))
     answered = stages.label()
     synced = stages.sync()
     result = stages.retrain()
+    online = stages.rollout(result)
     trig = result["trigger"]
     rnd = Round(
         batch=index,
         trigger_fired=bool(trig["fire"]),
         trigger_kind=trig["kind"] if trig["fire"] else None,
         retrained=bool(result.get("retrained")),
-        promoted=bool(result.get("promoted")),
+        promoted=bool(result.get("promoted")) or bool(online.get("promoted")),
         labels_added=int(synced.get("new_labels", 0)),
+        rollout_decision=online.get("decision"),
+        canary_weight=round(float(online.get("weight") or 0.0), 6),
     )
-    return RoundResult(rnd, scored, drift, curated, answered, synced, result)
+    return RoundResult(rnd, scored, drift, curated, answered, synced, result, online)

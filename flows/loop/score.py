@@ -27,6 +27,7 @@ from storage.prediction_log import (
     validate_batch,
     without_ids,
 )
+from storage.routing import read_routing
 
 if TYPE_CHECKING:
     from flows.loop.parts import LoopParts as Loop
@@ -118,8 +119,14 @@ def ignored_note(n: int) -> str:
 
 
 def score_table(loop: Loop, table: pa.Table) -> dict:
-    """Predict with the serving aliases and append one prediction-log batch per role."""
-    champion = loop.registry.get("champion")
+    """Predict with the serving aliases and append one prediction-log batch per role.
+
+    Each row goes where the serving endpoint would send it: `Routing.role_for(request_id)`
+    (the canary when the request id's hash falls under the canary's weight), so a rollout
+    in process sees the same split as behind `loopwright serve-model`; the shadow scores
+    every row, as there."""
+    routing = read_routing(loop.home)
+    champion = routing.champion
     if champion is None:
         from flows.loop.hints import no_champion_hint
 
@@ -132,32 +139,44 @@ def score_table(loop: Loop, table: pa.Table) -> dict:
     ids = table.column("request_id").to_pylist()
     inputs = table.column("input").to_pylist()
     x = loop.decode_inputs(inputs)
-    features = loop.task.features(x)
+    features = np.asarray(loop.task.features(x))
     attrs = (
         [dict(a) if a is not None else {} for a in table.column("attrs").to_pylist()]
         if "attrs" in table.column_names
         else None
     )
     ts = table.column("ts").to_pylist() if "ts" in table.column_names else None
-    log = PredictionLog(loop.home)
-    written = {}
-    roles = [("champion", champion)]
-    shadow = loop.registry.get("shadow")
+    if ts:
+        loop.traffic_time = max(ts)  # the rollout's clock in a replay (flows.loop.online)
+    roles = [routing.role_for(i) for i in ids]
+    arms = [("champion", champion, [k for k, r in enumerate(roles) if r == "champion"])]
+    if routing.canary is not None:
+        arms.append(("canary", routing.canary, [k for k, r in enumerate(roles) if r == "canary"]))
+    shadow = routing.shadow
     if shadow and shadow != champion:
-        roles.append(("shadow", shadow))
+        arms.append(("shadow", shadow, list(range(len(ids)))))
+    log = PredictionLog(loop.home)
+    written: dict[str, int] = {}
     confidence = None
-    for role, version in roles:
-        probs = loop.predictor(version)(x)
+    for role, version, idx in arms:
+        if not idx:
+            continue
+        whole = len(idx) == len(ids)
+        probs = loop.predictor(version)(x if whole else x[idx])
+
+        def pick(seq, idx=idx, whole=whole):
+            return seq if whole or seq is None else [seq[k] for k in idx]
+
         batch = make_batch(
-            request_ids=ids if role == "champion" else [f"{i}#shadow" for i in ids],
-            features=features,
+            request_ids=pick(ids) if role != "shadow" else [f"{i}#shadow" for i in ids],
+            features=features if whole else features[idx],
             probs=probs,
             classes=loop.task.classes,
             model_version=version,
             role=role,
-            ts=ts,
-            inputs=inputs,
-            attrs=attrs,
+            ts=pick(ts),
+            inputs=pick(inputs),
+            attrs=pick(attrs),
         )
         written[role] = log.append(batch, classes=loop.task.classes)
         if role == "champion":
@@ -165,6 +184,8 @@ def score_table(loop: Loop, table: pa.Table) -> dict:
     return {
         "rows": rows,
         "champion": champion,
+        "canary": routing.canary,
+        "canary_weight": routing.canary_weight if routing.canary else 0.0,
         "written": written,
         "ignored": len(ignored),
         "mean_confidence": confidence,

@@ -7,15 +7,16 @@ run, and a demo that "shows nothing" for an hour. Every error names the key, the
 
 from __future__ import annotations
 
-import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrain import scenario_parse as sp
+from retrain.scenario_parse import is_number
+
 N_CLASSES = 10
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"  # the bundled scenario files
-TOP_KEYS = ("name", "seed", "batch_size", "phase")
+TOP_KEYS = ("name", "seed", "batch_size", "phase", "task")
 PHASE_KEYS = ("batches", "rotation", "noise", "thickness", "invert", "class_prior", "attrs")
 RESERVED_ATTRS = ("phase", "batch")  # the simulator stamps these on every row itself
 # key -> (low, high, unit): bounds of the drift knobs, inclusive
@@ -76,15 +77,8 @@ class PhaseParams:
 
 
 @dataclass(frozen=True)
-class Scenario:
-    name: str
-    seed: int
-    batch_size: int
+class Scenario(sp.PhasedScenario):
     phases: tuple[Phase, ...]
-
-    @property
-    def n_batches(self) -> int:
-        return sum(p.batches for p in self.phases)
 
     @property
     def onset_batch(self) -> int | None:
@@ -92,11 +86,7 @@ class Scenario:
 
         Attrs and the phase index are ignored: relabelling a slice is not drift.
         """
-        first = self.params_at(0).data_params()
-        for i in range(1, self.n_batches):
-            if self.params_at(i).data_params() != first:
-                return i
-        return None
+        return sp.first_change(self.n_batches, lambda i: self.params_at(i).data_params())
 
     def params_at(self, batch_index: int) -> PhaseParams:
         """The drift knobs at batch `batch_index` (0-based), ramps interpolated within the phase."""
@@ -105,31 +95,24 @@ class Scenario:
                 f"batch {batch_index} is outside scenario {self.name!r} "
                 f"(batches 0..{self.n_batches - 1}): add phases or ask for an earlier batch"
             )
-        k = batch_index
-        for index, phase in enumerate(self.phases):
-            if k < phase.batches:
-                n = phase.batches
-                return PhaseParams(
-                    rotation=phase.rotation.at(k, n),
-                    noise=phase.noise.at(k, n),
-                    thickness=phase.thickness.at(k, n),
-                    invert=phase.invert.at(k, n),
-                    class_prior=phase.class_prior,
-                    attrs=dict(phase.attrs),
-                    phase=index,
-                )
-            k -= phase.batches
-        raise AssertionError("unreachable: n_batches is the sum of phase lengths")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        index, k = self.locate(batch_index)
+        phase = self.phases[index]
+        n = phase.batches
+        return PhaseParams(
+            rotation=phase.rotation.at(k, n),
+            noise=phase.noise.at(k, n),
+            thickness=phase.thickness.at(k, n),
+            invert=phase.invert.at(k, n),
+            class_prior=phase.class_prior,
+            attrs=dict(phase.attrs),
+            phase=index,
+        )
 
 
 def _number(where: str, key: str, v: Any, label: str = "") -> float:
     low, high, unit = RANGES[key]
     label = label or key
-    if not _is_number(v):
+    if not is_number(v):
         raise ScenarioError(
             f"{where}: {label} = {v!r} is not a number: give {unit} as a number or {{start, end}}"
         )
@@ -173,7 +156,7 @@ def _prior(where: str, v: Any) -> tuple[float, ...]:
             "give one weight per class"
         )
     for c, w in enumerate(v):
-        if not _is_number(w) or w < 0:
+        if not is_number(w) or w < 0:
             raise ScenarioError(
                 f"{where}: class_prior[{c}] = {w!r}: weights must be non-negative numbers"
             )
@@ -186,40 +169,17 @@ def _prior(where: str, v: Any) -> tuple[float, ...]:
 
 
 def _attrs(where: str, v: Any) -> tuple[tuple[str, str], ...]:
-    if v is None:
-        return ()
-    if not isinstance(v, dict):
-        raise ScenarioError(
-            f'{where}: attrs = {v!r} is not a table: write attrs = {{ device = "a" }}'
-        )
-    for key, value in v.items():
-        if key in RESERVED_ATTRS:
-            raise ScenarioError(
-                f"{where}: attrs.{key} is reserved (the simulator sets it on every row): rename it"
-            )
-        if not isinstance(value, str):
-            raise ScenarioError(
-                f'{where}: attrs.{key} = {value!r} is not a string: quote it, e.g. "{value}"'
-            )
-    return tuple(sorted(v.items()))
+    why = "the simulator sets it on every row"
+    return sp.attrs(where, v, RESERVED_ATTRS, ScenarioError, 'device = "a"', why, True)
 
 
 def _phase(number: int, data: Any) -> Phase:
     where = f"phase {number}"
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{where} is not a table: write each phase as a [[phase]] section")
-    unknown = sorted(set(data) - set(PHASE_KEYS))
-    if unknown:
-        raise ScenarioError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(PHASE_KEYS)})")
-    if "batches" not in data:
-        raise ScenarioError(
-            f"{where}: missing key 'batches': say how many batches it lasts, e.g. batches = 5"
-        )
-    batches = data["batches"]
-    if not isinstance(batches, int) or isinstance(batches, bool) or batches < 1:
-        raise ScenarioError(f"{where}: batches = {batches!r} must be a whole number >= 1")
+    data = sp.phase_table(where, data, PHASE_KEYS, ScenarioError)
+    fix = "say how many batches it lasts, e.g. batches = 5"
+    batches = sp.require(where, data, "batches", fix, ScenarioError)
     return Phase(
-        batches=batches,
+        batches=sp.whole(where, "batches", batches, 1, error=ScenarioError),
         rotation=_ramp(where, "rotation", data.get("rotation")),
         noise=_ramp(where, "noise", data.get("noise")),
         thickness=_ramp(where, "thickness", data.get("thickness")),
@@ -231,32 +191,22 @@ def _phase(number: int, data: Any) -> Phase:
 
 def parse_scenario(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a parsed TOML document; `source` (a path) prefixes every error message."""
-    try:
-        return _parse(data)
-    except ScenarioError as exc:
-        raise ScenarioError(f"{source}: {exc}") from None
+    return sp.prefixed(_parse, data, source, ScenarioError)
 
 
 def _parse(data: dict[str, Any]) -> Scenario:
-    unknown = sorted(set(data) - set(TOP_KEYS))
-    if unknown:
-        hint = " (phase keys go under [[phase]])" if unknown[0] in PHASE_KEYS else ""
+    sp.check_top_keys(data, TOP_KEYS, PHASE_KEYS, ScenarioError)
+    if data.get("task", "digits") != "digits":  # a scenario names its task; this is digits'
         raise ScenarioError(
-            f"unknown top-level key {unknown[0]!r}{hint} (known: {', '.join(TOP_KEYS)})"
+            f"task = {data['task']!r}: this is a digits scenario reader; run the file with "
+            'its task (loopwright demo/bench pick it from the file) or set task = "digits"'
         )
-    for key, example in (("name", '"rotation-ramp"'), ("seed", "7"), ("batch_size", "200")):
-        if key not in data:
-            raise ScenarioError(f"missing top-level key '{key}': add e.g. {key} = {example}")
-    name, seed, batch_size = data["name"], data["seed"], data["batch_size"]
-    if not isinstance(name, str) or not name.strip():
-        raise ScenarioError(f"name = {name!r} must be a non-empty string")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ScenarioError(f"seed = {seed!r} must be a whole number >= 0")
+    name = sp.top_name(data, '"rotation-ramp"', ScenarioError)
+    seed = sp.whole("", "seed", data["seed"], 0, error=ScenarioError)
+    batch_size = data["batch_size"]
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ScenarioError(f"batch_size = {batch_size!r} must be a whole number > 0")
-    phases = data.get("phase")
-    if not isinstance(phases, list) or not phases:
-        raise ScenarioError("no phases: add at least one [[phase]] section with batches = N")
+    phases = sp.phase_list(data, ScenarioError)
     return Scenario(
         name=name,
         seed=seed,
@@ -278,13 +228,5 @@ def find_scenario(name_or_path: str | Path) -> Path:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file."""
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ScenarioError(
-            f"{path}: no such scenario file: check the path (see scenarios/)"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    data = sp.read_toml(path, ScenarioError, ": check the path (see scenarios/)")
     return parse_scenario(data, source=str(path))

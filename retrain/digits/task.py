@@ -14,6 +14,7 @@ from PIL import Image
 from retrain.digits.codec import CLASSES, INPUT_SHAPE, decode_inputs, encode_input
 from retrain.digits.expectations import default_expectations
 from retrain.digits.model import DigitsCNN
+from retrain.digits.serving_input import INPUT_SCHEMA, parse_input
 from retrain.task import Task, image_labeling_config
 
 RENDER_SIZE = 128  # pixels a side in Label Studio: an 8x8 image is unreadable at 1:1
@@ -57,4 +58,6 @@ TASK = Task(
     slice_attrs=("phase", "device"),
     expectations=default_expectations(),
     simulation=simulation,
+    parse_input=parse_input,
+    input_schema=INPUT_SCHEMA,
 )

@@ -1,50 +1,43 @@
-"""A real Label Studio server for the integration tests, started once per session.
-
-It runs on its own port (8091; override with LOOPWRIGHT_TEST_LS_PORT) and its own data
-directory under pytest's tmp dir, so it never touches a demo's server or data.
-"""
+"""Servers the integration tests share: Label Studio (`labelstudio`, `ls_server`) and the
+Prefect test harness come from tests/conftest.py; here, one Prefect server started by the
+project's own script (`prefect_server`), for the tests that run `loopwright` as a user does
+against a server they started with `make prefect-up`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "labelstudio.sh"
+from tests.support import REPO, clean_env, free_port
 
-
-def _script(action: str, env: dict[str, str], timeout: float) -> str:
-    proc = subprocess.run(
-        [str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"scripts/labelstudio.sh {action} failed ({proc.returncode}):\n"
-            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return proc.stdout.strip()
+SCRIPT = REPO / "scripts" / "prefect_server.sh"
 
 
 @pytest.fixture(scope="session")
-def labelstudio(tmp_path_factory) -> tuple[str, str]:
-    """(url, token) of a Label Studio server started for this test session."""
+def prefect_server(tmp_path_factory) -> str:
+    """The API URL of a Prefect server started once per session by scripts/prefect_server.sh
+    (its start costs ~10 s; tests/integration/test_monitor_only.py and
+    test_served_deployments.py share it, each on its own data home and deployment names)."""
+    port = free_port()
     env = {
-        **os.environ,
-        "LS_PORT": os.environ.get("LOOPWRIGHT_TEST_LS_PORT", "8091"),
-        "LS_DATA_DIR": str(tmp_path_factory.mktemp("labelstudio")),
+        **clean_env(),
+        "PREFECT_PORT": str(port),
+        "PREFECT_SERVER_DIR": str(tmp_path_factory.mktemp("prefect-server")),
+        "LOOPWRIGHT_VENV": str(Path(sys.executable).parents[1]),  # this test's Prefect
     }
-    venv = Path(env.get("LS_VENV", REPO / ".venv-labelstudio"))
-    if not (venv / "bin" / "label-studio").exists():
-        _script("install", env, timeout=900)
+
+    def run(action: str) -> None:
+        proc = subprocess.run(
+            [str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=300
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"prefect_server.sh {action}: {proc.stdout}{proc.stderr}")
+
+    run("start")
     try:
-        _script("start", env, timeout=300)
-    except RuntimeError as exc:
-        subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=60)
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield _script("url", env, timeout=30), _script("token", env, timeout=30)
+        yield f"http://127.0.0.1:{port}/api"
     finally:
-        _script("stop", env, timeout=60)
+        run("stop")

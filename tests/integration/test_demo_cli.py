@@ -40,6 +40,12 @@ def test_status_json_describes_the_demo_home(demo_run):
     assert status["champion"] != "v0001"
     assert status["history"][0]["to"] == "v0001"
     assert isinstance(status["last_gate"]["promote"], bool)
+    # issue 10's contract: the demo runs online and at least one rollout reached 100 %
+    outcomes = [r["outcome"] for r in status["rollout"]["history"]]
+    assert "promoted" in outcomes, status["rollout"]
+    promoted = next(r for r in status["rollout"]["history"] if r["outcome"] == "promoted")
+    assert promoted["steps"] and promoted["steps"][-1]["decision"] == "advance"
+    assert all({"weight", "decision"} <= set(s) for s in promoted["steps"])
 
 
 def test_demo_leaves_no_server_running(demo_run):

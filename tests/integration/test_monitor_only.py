@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,36 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.support import REPO, clean_env, free_port, run_loopwright
+from tests.support import clean_env, run_loopwright
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CLASSES = ["class_0", "class_1", "class_2"]
 BUDGET = 12
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """A Prefect server of this module alone, started by the project's own script."""
-    script = REPO / "scripts" / "prefect_server.sh"
-    env = {
-        **clean_env(),
-        "PREFECT_PORT": str(free_port()),
-        "PREFECT_SERVER_DIR": str(tmp_path_factory.mktemp("prefect-server")),
-        "LOOPWRIGHT_VENV": str(Path(sys.executable).parents[1]),
-    }
-
-    def run(action: str) -> None:
-        proc = subprocess.run([str(script), action], env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"prefect_server.sh {action}: {proc.stdout}{proc.stderr}")
-
-    run("start")
-    try:
-        yield f"http://127.0.0.1:{env['PREFECT_PORT']}/api"
-    finally:
-        run("stop")
 
 
 def served_elsewhere(path: Path, n: int, start: datetime, seed: int, shift=0.0, bare=0):

@@ -17,7 +17,8 @@ from tests.support import run_loopwright
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROUND_KEYS = {"batch", "trigger_fired", "trigger_kind", "retrained", "promoted", "labels_added"}
+ROUND_KEYS = {"batch", "trigger_fired", "trigger_kind", "retrained", "promoted", "labels_added",
+              "rollout_decision", "canary_weight"}  # fmt: skip
 
 
 def test_demo_and_bench_decide_alike(demo_run, tmp_path):
@@ -41,5 +42,8 @@ def test_demo_and_bench_decide_alike(demo_run, tmp_path):
     assert sum(r["labels_added"] for r in demo["rounds"]) > 0
     assert any(r["retrained"] for r in demo["rounds"])
     assert any(r["promoted"] for r in demo["rounds"])
+    # online (DEMO_TABLES: rollout on): a candidate went through the rollout stage; the demo
+    # judged the server's stats too, the bench has none, and their decisions still agree
+    assert demo["online"] and "started" in [r["rollout_decision"] for r in demo["rounds"]]
     for d, b in zip(demo["rounds"], run["rounds"], strict=True):
         assert d == b, f"batch {d['batch']}: demo {d} != bench {b}"

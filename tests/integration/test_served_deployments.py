@@ -15,45 +15,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.reliability.conftest import log_digits, seed_home, write_config
-from tests.support import LOOPWRIGHT, REPO, clean_env, free_port
+from tests.support import LOOPWRIGHT, REPO, clean_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SCRIPT = REPO / "scripts" / "prefect_server.sh"
 BASE = ["drift-check", "curate", "sync-labels", "retrain", "retrain-periodic"]
-
-
-def _script(action: str, env: dict[str, str]) -> str:
-    proc = subprocess.run(
-        [str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=180
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"prefect_server.sh {action}: {proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """A Prefect server of this module alone, started by the project's own script."""
-    port = free_port()
-    env = {
-        **clean_env(),
-        "PREFECT_PORT": str(port),
-        "PREFECT_SERVER_DIR": str(tmp_path_factory.mktemp("prefect-server")),
-        "LOOPWRIGHT_VENV": str(Path(sys.executable).parents[1]),  # this test's Prefect
-    }
-    _script("start", env)
-    try:
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        _script("stop", env)
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -1,24 +1,19 @@
-"""Fixtures of the reliability suite: a dedicated Label Studio server with a known token (so
-that tests can stop, restart and search for it), a seeded digits data home, and the Prefect
-test harness's URL for child processes."""
+"""Fixtures of the reliability suite: a seeded digits data home, a trained champion, and the
+Prefect test harness's URL for child processes. The Label Studio server (`ls_server`, with a
+known token, that tests can stop, restart and search for) is the session's one, from
+tests/conftest.py."""
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import support
-from tests.reliability.helpers import REPO
 from tests.support import free_port
-
-SCRIPT = REPO / "scripts" / "labelstudio.sh"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,61 +39,6 @@ def prefect_api_url(prefect_harness) -> str:
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value()
-
-
-@dataclass
-class LSServer:
-    """A Label Studio server of this suite alone: its port, data dir, token and password."""
-
-    url: str
-    port: int
-    data_dir: Path
-    token: str
-    password: str
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "LS_PORT": str(self.port), "LS_DATA_DIR": str(self.data_dir)}
-
-    def script(self, action: str, timeout: float = 300) -> str:
-        proc = subprocess.run(
-            [str(SCRIPT), action], env=self.env, capture_output=True, text=True, timeout=timeout
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"labelstudio.sh {action}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-            )
-        return proc.stdout
-
-    def stop(self) -> None:
-        self.script("stop", timeout=60)
-
-    def start(self) -> None:
-        self.script("start")
-
-
-@pytest.fixture(scope="session")
-def ls_server(tmp_path_factory) -> LSServer:
-    """Started with a preset token and password (LS_TOKEN, LS_PASSWORD) on a free port."""
-    port = free_port()
-    server = LSServer(
-        url=f"http://127.0.0.1:{port}",
-        port=port,
-        data_dir=tmp_path_factory.mktemp("ls-reliability"),
-        token=f"lwtok{secrets.token_hex(16)}",
-        password=f"lwpw{secrets.token_hex(12)}",
-    )
-    first = {**server.env, "LS_TOKEN": server.token, "LS_PASSWORD": server.password}
-    proc = subprocess.run(
-        [str(SCRIPT), "start"], env=first, capture_output=True, text=True, timeout=400
-    )
-    if proc.returncode != 0:
-        subprocess.run([str(SCRIPT), "stop"], env=server.env, capture_output=True, timeout=60)
-        pytest.fail(f"cannot start Label Studio: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def write_config(

@@ -13,38 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from curation.labelstudio_memory import InMemoryLabelStudio
-from flows.config import load_config
 from flows.loop.engine import Loop
 from flows.loop.round import run_round
 from storage.state import read_state
-from tests.support import write_config
+from tests.support import wine_loop
 
 BATCHES = 6
 
 
-def wine_config(root: Path):
-    path = write_config(
-        root / "lw.toml", root / "home",
-        task={"plugin": "tests.wine_task:TASK"},
-        curation={"budget_per_batch": 10},
-        trigger={"min_labels": 10, "window_labels": 30},
-        retrain={"seed_rows": 60},
-        gate={"min_eval_rows": 10},
-    )  # fmt: skip
-    return load_config(path, env={})
-
-
 def fresh_loop(root: Path, artifacts: bool = True, steps=None) -> tuple[Loop, object]:
-    cfg = wine_config(root)
-    probe = Loop(cfg, root / "home")
-    sim = probe.task.simulation()
-    scenario = sim.load_scenario(sim.find_scenario("wine-shift"))
-    world = sim.world(scenario, scenario.seed, seed_rows=cfg.retrain.seed_rows, holdout_rows=40)
-    ls = InMemoryLabelStudio()
-    loop = Loop(cfg, root / "home", labelstudio=lambda: ls,
-                annotator=world.annotator(0.0, "sim@test"), artifacts=artifacts, steps=steps)  # fmt: skip
-    return loop, world
+    return wine_loop(root, artifacts=artifacts, steps=steps)
 
 
 def run(root: Path, artifacts: bool = True, steps=None) -> tuple[Loop, list]:

@@ -16,7 +16,9 @@ import retrain.trigger_rules
 from curation.drift_rules import DriftRules
 from curation.rules import CurationRules
 from evaluation.gate import GateRules
+from evaluation.rollout import RolloutRules
 from flows.config import Config, ConfigError, load_config
+from flows.serving.settings import ServingConfig
 from retrain.rules import RetrainRules
 from retrain.trigger_rules import TriggerRules
 
@@ -27,6 +29,8 @@ SECTIONS = {
     "trigger": TriggerRules,
     "retrain": RetrainRules,
     "gate": GateRules,
+    "rollout": RolloutRules,
+    "serving": ServingConfig,
 }
 
 
@@ -35,6 +39,7 @@ def test_shipped_toml_writes_every_key_with_its_default(section):
     shipped = tomllib.loads((REPO / "loopwright.toml").read_text())[section]
     cls = SECTIONS[section]
     defaults = {f.name: getattr(cls(), f.name) for f in fields(cls)}
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
     assert set(shipped) == set(defaults)  # no key missing from the file, none unknown
     assert shipped == defaults
     assert getattr(Config(), section) == cls()  # the config's section IS the dataclass
@@ -93,6 +98,12 @@ BAD = [
     ("gate", "min_slice_rows", 0, "[gate] min_slice_rows = 0"),
     ("gate", "min_recent_rows", 0, "[gate] min_recent_rows = 0"),
     ("gate", "recent_rows", -1, "[gate] recent_rows = -1: use a whole number of rows >= 0"),
+    ("rollout", "mode", "blue-green", "[rollout] mode = 'blue-green' is not one of"),
+    ("rollout", "steps", [5, 50], "[rollout] steps = [5"),
+    ("rollout", "min_labels", 0, "[rollout] min_labels = 0 must be a whole number >= 1"),
+    ("rollout", "alpha", 0.7, "[rollout] alpha = 0.7 must lie in (0, 0.5)"),
+    ("rollout", "max_p99_ratio", 0.5, "[rollout] max_p99_ratio = 0.5 must be >= 1"),
+    ("rollout", "ab_split", 0, "[rollout] ab_split = 0"),
 ]
 
 

@@ -75,7 +75,7 @@ def test_set_alias_cas_conflict_changes_nothing(reg):
         reg.set_alias("king", v1, reason="x")
     with pytest.raises(StorageError, match="reason is empty"):
         reg.set_alias("champion", v1, reason=" ")
-    assert ALIASES == ("champion", "challenger", "shadow")
+    assert ALIASES == ("champion", "challenger", "shadow", "canary")
 
 
 def test_history_order_and_rollback(reg):

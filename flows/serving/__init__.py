@@ -1,0 +1,1 @@
+"""`loopwright serve-model`: the HTTP endpoint in front of the registry (`app.create_app`)."""
