@@ -14,13 +14,18 @@ PYTEST_ARGS ?=
 
 setup: setup-system $(VENV)/.installed $(LS_VENV)/.installed
 
-# PostgreSQL binaries for scripts/postgres.sh (Prefect on PostgreSQL, docs/scale-out.md):
-# Debian's package, installed only when no pg_ctl is there (CI starts on a fresh machine).
+# Debian packages the tests need, each installed only when missing (CI starts on a fresh
+# machine), with one apt-get update: PostgreSQL binaries for scripts/postgres.sh (Prefect on
+# PostgreSQL, docs/scale-out.md), and Chromium for the browser tests (Playwright drives
+# /usr/bin/chromium: `playwright install` downloads its own browser, which CI cannot).
 setup-system:
-	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	@PKGS=""; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || PKGS="$$PKGS postgresql"; \
+	test -x /usr/bin/chromium || PKGS="$$PKGS chromium"; \
+	[ -z "$$PKGS" ] || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$PKGS; }
 
 # torch first and pinned: an open range would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -49,7 +54,7 @@ demo-online: setup
 test: setup
 	@status=0; \
 	$(VENV)/bin/pytest -q -n 2 $(PYTEST_ARGS) tests/unit || status=1; \
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS) tests/integration tests/reliability || status=1; \
+	$(VENV)/bin/pytest -q --durations=15 $(PYTEST_ARGS) tests/integration tests/reliability || status=1; \
 	exit $$status
 
 test-unit: $(VENV)/.installed

@@ -80,6 +80,25 @@ def _check_weight(weight: Any) -> float:
     return value
 
 
+def checked_target(home: DataHome, alias: str, version: Any) -> str | None:
+    """`version` if it is a version name whose folder exists, else a StorageError naming the
+    alias and the fix. Every reader of an alias goes through this (`Registry.get`, the
+    serving routing), so a damaged registry.json is refused the same way everywhere."""
+    if version is None:
+        return None
+    if not (isinstance(version, str) and _VERSION_RE.match(version)):
+        raise StorageError(
+            f"alias {alias} in {home.registry_file} points to {version!r}, which is not "
+            "a version name (v0001, v0002...): restore registry.json from a backup"
+        )
+    if not (home.models / version / "meta.json").is_file():
+        raise StorageError(
+            f"alias {alias} points to {version}, but {home.models / version} is missing: "
+            "restore the folder or move the alias (loopwright rollback)"
+        )
+    return version
+
+
 class Registry:
     """`Registry(home).get("champion")` -> "v0003"; `load("v0003")` -> (state_dict, meta)."""
 
@@ -276,18 +295,7 @@ class Registry:
     def get(self, alias: str) -> str | None:
         """The version `alias` points to, or None when it was never set."""
         self._check_alias(alias)
-        version = self.aliases().get(alias)
-        if version is not None and not (isinstance(version, str) and _VERSION_RE.match(version)):
-            raise StorageError(
-                f"alias {alias} in {self.home.registry_file} points to {version!r}, which is not "
-                "a version name (v0001, v0002...): restore registry.json from a backup"
-            )
-        if version is not None and not self.exists(version):
-            raise StorageError(
-                f"alias {alias} points to {version}, but {self.home.models / version} is missing: "
-                "restore the folder or move the alias (loopwright rollback)"
-            )
-        return version
+        return checked_target(self.home, alias, self.aliases().get(alias))
 
     @staticmethod
     def _event(data: dict, alias: str, old: Any, new: Any, reason: str, actor: str, kind: str):

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 from storage.home import DataHome, StorageError
+from storage.registry import checked_target
 
 _SCALE = float(2**64)
 
@@ -36,7 +37,8 @@ class Routing:
 
 
 def read_routing(home: DataHome) -> Routing:
-    """The routing now. Cheap (one small JSON read, no lock: the file is replaced atomically).
+    """The routing now. Cheap (one small JSON read, no lock: the file is replaced atomically);
+    an alias pointing at no version is refused as `Registry.get` refuses it.
 
     >>> import tempfile
     >>> read_routing(DataHome(tempfile.mkdtemp()))
@@ -50,7 +52,7 @@ def read_routing(home: DataHome) -> Routing:
         raise StorageError(
             f"{home.registry_file} is not valid JSON ({err}): restore it from a backup"
         ) from err
-    aliases = data.get("aliases", {})
+    aliases = {a: checked_target(home, a, v) for a, v in data.get("aliases", {}).items()}
     history = data.get("history", [])
     canary = aliases.get("canary")
     weight = float(data.get("weights", {}).get("canary", 0.0)) if canary else 0.0

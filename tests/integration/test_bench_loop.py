@@ -37,7 +37,16 @@ RUN_FIELDS = {
     "harmful_promotions",
     "degraded_promoted",
 }
-ROUND_FIELDS = {"batch", "trigger_fired", "trigger_kind", "retrained", "promoted", "labels_added"}
+ROUND_FIELDS = {  # the Round contract (docs/contracts.md, "Rounds")
+    "batch",
+    "trigger_fired",
+    "trigger_kind",
+    "retrained",
+    "promoted",
+    "labels_added",
+    "rollout_decision",
+    "canary_weight",
+}
 
 
 def bench(tmp_path: Path, *args: str, config: Path | None = None) -> dict:

@@ -46,8 +46,12 @@ def test_kill_during_training_changes_nothing_visible(trained, prefect_api_url, 
         trained["root"] / "home",
         extra="",
     )
+    # training long enough that the kill lands in it: fit_samples = 0 makes a fine-tune run
+    # every finetune_epochs (the default 6000 samples cap it to a few seconds on a quiet machine)
     text = cfg.read_text().replace("max_epochs = 40", "max_epochs = 5000")
-    cfg.write_text(text.replace("finetune_epochs = 3", "finetune_epochs = 5000"))
+    text = text.replace("finetune_epochs = 3", "finetune_epochs = 5000\nfit_samples = 0")
+    assert "fit_samples = 0" in text and "max_epochs = 5000" in text
+    cfg.write_text(text)
     home = trained["home"]
     rng = random.Random(4)
     for trial in range(1):

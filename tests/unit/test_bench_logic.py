@@ -146,3 +146,13 @@ def test_finished_runs_are_logged_and_reused(tmp_path, monkeypatch):
     assert calls == [] and sorted(map(str, again)) == sorted(map(str, first))
     bench.run_jobs(jobs[:1], 1, lambda r: None, "cfg-b", log)  # another config: run again
     assert calls == [(3, "static")]
+
+
+def test_project_title_names_scenario_policy_seed_and_run():
+    # one Label Studio project per bench run, policy and seed: the via-Label-Studio test
+    # checks only the prefix, so the whole format is pinned here
+    from flows.bench_run import project_title
+
+    assert project_title("tiny", "loop-uncertainty@5", 3, "20261201093000") == (
+        "bench-tiny-loop-uncertainty@5-s3-20261201093000"
+    )
