@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 
 from retrain.tabular import schema
+from retrain.tabular.schema import INPUT_SCHEMA
 from retrain.tabular.task import TASK, labeling_config
 from retrain.task import check_labeling_config, load_task
 
-RECORD = {
-    "salary": 103125.48,
-    "commission": 0,
-    "age": 21,
-    "elevel": 2,
-    "car": 8,
-    "zipcode": 3,
-    "hvalue": 319768.96,
-    "hyears": 4,
-    "loan": 338349.74,
-}
+RECORD = dict(INPUT_SCHEMA["example"])  # the JSON form's documented example: one applicant
 
 
 def test_plugin_loads_by_its_spec():
