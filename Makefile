@@ -19,13 +19,15 @@ setup: setup-system $(VENV)/.installed $(LS_VENV)/.installed
 # PostgreSQL, docs/scale-out.md), and Chromium for the browser tests (Playwright drives
 # /usr/bin/chromium: `playwright install` downloads its own browser, which CI cannot).
 setup-system:
-	@PKGS=""; \
-	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || PKGS="$$PKGS postgresql"; \
-	test -x /usr/bin/chromium || PKGS="$$PKGS chromium"; \
-	[ -z "$$PKGS" ] || { \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$PKGS; }
+	@set -e; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); updated=""; \
+	if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  $$SUDO apt-get update -q; updated=1; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	fi; \
+	if ! test -x /usr/bin/chromium; then \
+	  [ -n "$$updated" ] || $$SUDO apt-get update -q; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
 
 # torch first and pinned: an open range would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml

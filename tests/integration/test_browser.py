@@ -30,6 +30,7 @@ except ImportError:  # the `browser` fixture fails with the fix
 
 from curation.labelstudio import LabelStudioAdapter
 from curation.labelstudio_annotate import AnnotatingAdapter
+from retrain.tabular.schema import INPUT_SCHEMA
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +40,7 @@ TIMEOUT_MS = 30_000  # the labeling page loads Label Studio's editor bundle: sec
 
 # A loan applicant (retrain/tabular/schema.py's example) and the cells a labeler must read:
 # money without cents, with thousands separators; whole-number fields as whole numbers.
-RECORD = {
-    "salary": 103125.48,
-    "commission": 0,
-    "age": 21,
-    "elevel": 2,
-    "car": 8,
-    "zipcode": 3,
-    "hvalue": 319768.96,
-    "hyears": 4,
-    "loan": 338349.74,
-}
+RECORD = dict(INPUT_SCHEMA["example"])
 SHOWN = {
     "salary": "103,125",
     "commission": "0",
