@@ -50,6 +50,11 @@ PREDICTION_LAYOUT = ParquetLayout(
 )
 
 
+#: shadow rows are logged as `<request_id>#shadow` (docs/contracts.md): the log's request_id
+#: stays unique while the champion's row and the shadow's row of one request both exist
+SHADOW_SUFFIX = "#shadow"
+
+
 def uncertainty(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(argmax, confidence = top1, margin = top1 - top2, entropy = -sum p ln p with 0 ln 0 = 0)."""
     p = np.asarray(probs, dtype=np.float64)

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from storage.home import StorageError
 from storage.prediction_log import (
+    SHADOW_SUFFIX,
     PredictionLog,
     complete_batch,
     make_batch,
@@ -168,7 +169,7 @@ def score_table(loop: Loop, table: pa.Table) -> dict:
             return seq if whole or seq is None else [seq[k] for k in idx]
 
         batch = make_batch(
-            request_ids=pick(ids) if role != "shadow" else [f"{i}#shadow" for i in ids],
+            request_ids=pick(ids) if role != "shadow" else [i + SHADOW_SUFFIX for i in ids],
             features=features if whole else features[idx],
             probs=probs,
             classes=loop.task.classes,

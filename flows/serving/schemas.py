@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model, field_validator
 
-SHADOW_SUFFIX = "#shadow"  # shadow rows are logged as `<request_id>#shadow` (docs/contracts.md)
+from storage.prediction_log import SHADOW_SUFFIX
+
 MAX_ID_CHARS = 200
 INSTANCE_FIELDS = ("request_id", "input", "attrs", "routing_key")
 FEEDBACK_FIELDS = ("request_id", "label", "annotator")

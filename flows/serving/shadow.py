@@ -19,8 +19,8 @@ from datetime import datetime
 
 import numpy as np
 
-from flows.serving.schemas import SHADOW_SUFFIX
 from flows.serving.sink import Scored
+from storage.prediction_log import SHADOW_SUFFIX
 
 
 @dataclass(frozen=True)
