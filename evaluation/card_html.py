@@ -12,8 +12,10 @@ from html import escape
 from typing import Any
 
 from evaluation import card_text as ct
+from evaluation.gallery_html import GALLERY_CSS, gallery_html
 
-_CSS = """
+_CSS = (
+    """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;color:#222;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5rem 0}th,td{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:right}
@@ -23,7 +25,13 @@ th:first-child,td:first-child{text-align:left}th{background:#f6f6f6}
 .pending{background:#f3f3f3;border:1px solid #999}
 .pos{color:#1e7b34}.neg{color:#b0302a}.pass{color:#1e7b34;font-weight:600}.fail{color:#b0302a;font-weight:600}
 .facts td{text-align:left}.muted{color:#777}svg text{font:11px system-ui,sans-serif;fill:#333}
+td.text{text-align:left}h3{font-size:1rem;margin:1rem 0 .2rem}
 """
+    + GALLERY_CSS
+)
+
+#: no network and no scripts: the page shows only what it carries (data: images, inline CSS)
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-src 'self'"
 
 _CHAMP, _CHALL = "#9aa5b1", "#2f6db5"
 
@@ -32,9 +40,12 @@ def _e(s: Any) -> str:
     return escape(str(s), quote=True)
 
 
-def _cell(text: str, numeric_delta: bool = False, lower_is_better: bool = False) -> str:
-    """A table cell; a nonzero delta is green when it is an improvement, red otherwise."""
-    cls = ""
+def _cell(
+    text: str, numeric_delta: bool = False, lower_is_better: bool = False, prose: bool = False
+) -> str:
+    """A table cell; a nonzero delta is green when it is an improvement, red otherwise;
+    `prose` (a detail sentence) is left-aligned."""
+    cls = ' class="text"' if prose else ""
     if numeric_delta and text[:1] in "+-" and text.strip("+-0.") != "":
         better = text.startswith("-") if lower_is_better else text.startswith("+")
         cls = ' class="pos"' if better else ' class="neg"'
@@ -46,14 +57,20 @@ def _cell(text: str, numeric_delta: bool = False, lower_is_better: bool = False)
 
 
 def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], delta_cols: Sequence[int] = ()
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    delta_cols: Sequence[int] = (),
+    text_cols: Sequence[int] = (),
 ) -> str:
     if not rows:
         return '<p class="muted">none</p>'
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
         "<tr>"
-        + "".join(_cell(c, i in delta_cols, r[0] in ct.LOWER_IS_BETTER) for i, c in enumerate(r))
+        + "".join(
+            _cell(c, i in delta_cols, r[0] in ct.LOWER_IS_BETTER, i in text_cols)
+            for i, c in enumerate(r)
+        )
         + "</tr>"
         for r in rows
     )
@@ -145,6 +162,29 @@ def _legend() -> str:
     )
 
 
+def _eval_set(card: dict[str, Any]) -> list[str]:
+    """The eval set's version, lineage and composition, as far as the card says them."""
+    ev = card.get("eval_set") or {}
+    facts = [
+        (label, ct.fmt(ev.get(key)))
+        for key, label in (
+            ("version", "version"),
+            ("parent", "parent version"),
+            ("created", "created"),
+            ("n", "rows"),
+            ("added", "rows added since the parent"),
+            ("recent_rows", "recent rows (the gate's recent view)"),
+        )
+        if ev.get(key) is not None
+    ]
+    out = ["<h2>Eval set</h2>", '<table class="facts">']
+    out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts]
+    out.append("</table>")
+    for group, rows in ct.composition_rows(card):
+        out += [f"<h3>by {_e(group)}</h3>", _table([group, "rows"], rows)]
+    return out
+
+
 def render_html(card: dict[str, Any]) -> str:
     """The whole page, as a string (pure: no file access)."""
     challenger, champion = ct.models(card)
@@ -154,6 +194,7 @@ def render_html(card: dict[str, Any]) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
@@ -165,6 +206,7 @@ def render_html(card: dict[str, Any]) -> str:
         '<table class="facts">',
         *(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in ct.facts(card)),
         "</table>",
+        *_eval_set(card),
         "<h2>Metrics</h2>",
         _table(
             ["metric", "champion", "challenger", "delta"], ct.metric_rows(card), delta_cols=(3,)
@@ -193,9 +235,21 @@ def render_html(card: dict[str, Any]) -> str:
     items = ct.slice_items(card)
     if items:
         out += [_legend(), _slices_svg(items)]
+    out += gallery_html(card)
     out += [
         "<h2>Expectation tests</h2>",
-        _table(["test", "champion", "challenger", "detail"], ct.expectation_rows(card)),
+        _table(
+            ["test", "champion", "challenger", "detail"], ct.expectation_rows(card), text_cols=(3,)
+        ),
+        "<h2>Edge-case suites</h2>",
+        _table(
+            ["suite", "gate", "rows", "champion", "challenger", "result", "detail"],
+            ct.suite_rows(card),
+            text_cols=(6,),
+        )
+        if card.get("suites")
+        else '<p class="muted">none: add one with <code>loopwright suite add NAME '
+        "--request-ids ...</code> or <code>--where SQL</code></p>",
         "<h2>Calibration</h2>",
         f"<p>ECE challenger {_e(ct.fmt(challenger.get('ece')))}, champion "
         f"{_e(ct.fmt((champion or {}).get('ece')))} (15 equal-width confidence bins; 0 is perfectly calibrated).</p>",
@@ -208,21 +262,14 @@ def render_html(card: dict[str, Any]) -> str:
         ),
         '<p class="muted">p50/p99: one row per call; throughput: one batch of the first eval rows.</p>',
     ]
-    gate = card.get("gate")
-    if gate and gate.get("checks"):
-        rows = [
-            (
-                c.get("name", ""),
-                "pass" if c.get("passed") else "FAIL",
-                ct.fmt(c.get("value")),
-                ct.fmt(c.get("limit")),
-                str(c.get("detail", "")),
-            )
-            for c in gate["checks"]
-        ]
+    if ct.gate_rows(card):
         out += [
             "<h2>Gate checks</h2>",
-            _table(["check", "result", "value", "limit", "detail"], rows),
+            _table(
+                ["check", "result", "value", "limit", "test", "p-value", "detail"],
+                ct.gate_rows(card),
+                text_cols=(4, 6),
+            ),
         ]
     out.append("</body></html>")
     return "\n".join(out) + "\n"

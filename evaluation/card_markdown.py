@@ -75,6 +75,33 @@ def _render(card: dict[str, Any], cap: int | None, detail_chars: int) -> str:
             cap,
         ),
     ]
+    suites = [(*r[:6], r[6][:detail_chars]) for r in ct.suite_rows(card)]
+    if suites:
+        failing = [r for r in suites if r[5] == "FAIL"]
+        lines += [
+            "## Edge-case suites",
+            *_table(
+                ["suite", "gate", "rows", "champion", "challenger", "result", "detail"],
+                failing + [r for r in suites if r not in failing],
+                cap,
+            ),
+        ]
+    checks = [r[:6] for r in ct.gate_rows(card)]
+    if checks:
+        lines += [
+            "## Gate checks",
+            *_table(["check", "result", "value", "limit", "test", "p-value"], checks, cap),
+        ]
+    gallery = card.get("gallery") or {}
+    if gallery:
+        counts = {
+            k: (gallery.get(k) or {}).get("total", 0) for k in ("disagree", "challenger_wrong")
+        }
+        lines += [
+            f"_Gallery (HTML card): {counts['disagree']} rows where the models disagree, "
+            f"{counts['challenger_wrong']} the challenger gets wrong._",
+            "",
+        ]
     lines += [
         "## Per slice (worst first)",
         *_table(

@@ -175,4 +175,95 @@ def facts(card: dict[str, Any]) -> list[tuple[str, str]]:
             f"{fmt(ds.get('n_train'))} train / {fmt(ds.get('n_test'))} test)",
         ),
         ("eval set", f"{fmt(ev.get('description'))} ({fmt(ev.get('n'))} rows)"),
+        *(
+            [("eval set version", f"{ev['version']} (parent {fmt(ev.get('parent'))})")]
+            if ev.get("version")
+            else []
+        ),
     ]
+
+
+def p_value(check: dict[str, Any]) -> Any:
+    """A gate check's p-value, under whichever key the gate wrote it."""
+    for key in ("p_value", "p", "pvalue"):
+        if check.get(key) is not None:
+            return check[key]
+    return None
+
+
+def gate_rows(card: dict[str, Any]) -> list[Row]:
+    """(check, result, value, limit, test, p-value, detail) per gate check."""
+    return [
+        (
+            str(c.get("name", "")),
+            "pass" if c.get("passed") else "FAIL",
+            fmt(c.get("value")),
+            fmt(c.get("limit")),
+            fmt(c.get("test")) if c.get("test") else "—",
+            fmt(p_value(c), 4),
+            str(c.get("detail", "")),
+        )
+        for c in _get(card, "gate", "checks") or []
+        if isinstance(c, dict)
+    ]
+
+
+def suite_rows(card: dict[str, Any]) -> list[Row]:
+    """(suite, required, rows, champion accuracy, challenger accuracy, result, detail)."""
+    return [
+        (
+            str(s.get("name", "")),
+            "required" if s.get("required") else "reported",
+            fmt(s.get("n")),
+            fmt(s.get("champion")),
+            fmt(s.get("challenger")),
+            "pass" if s.get("passed") else "FAIL",
+            str(s.get("detail", "")),
+        )
+        for s in card.get("suites") or []
+        if isinstance(s, dict)
+    ]
+
+
+#: keys that hold a row count in a composition entry given as a list of dicts
+COUNT_KEYS = ("n", "rows", "count")
+
+
+def _leaves(prefix: str, obj: Any) -> list[tuple[str, str]]:
+    """(path, value) cells of a nested composition: dict keys join as "key=value"."""
+    if isinstance(obj, dict):
+        out: list[tuple[str, str]] = []
+        for k, v in obj.items():
+            if isinstance(v, dict):
+                out += _leaves(f"{prefix} {k}".strip(), v)
+            else:
+                out += _leaves(f"{prefix}={k}" if prefix else str(k), v)
+        return out
+    if isinstance(obj, list | tuple):
+        if all(isinstance(v, dict) for v in obj):  # [{"batch": 3, "n": 40}, ...]
+            return [
+                (
+                    ", ".join(f"{k}={fmt(x)}" for k, x in v.items() if k not in COUNT_KEYS),
+                    fmt(next((v[k] for k in COUNT_KEYS if k in v), "")),
+                )
+                for v in obj
+            ]
+        return [(prefix, ", ".join(fmt(v) for v in obj))]
+    return [(prefix, fmt(obj))]
+
+
+def composition_rows(card: dict[str, Any]) -> list[tuple[str, list[Row]]]:
+    """The eval set's composition as (group, [(value, rows)]) per group (source, slice,
+    time...), whatever shape the eval set's writer gave it: nested dicts become
+    "key=value" paths, lists are joined; unknown shapes still show as text."""
+    comp = _get(card, "eval_set", "composition")
+    if comp is None:
+        sources = _get(card, "eval_set", "sources")
+        comp = {"source": sources} if sources else None
+    if not isinstance(comp, dict):
+        return [("composition", [("", fmt(comp))])] if comp is not None else []
+    out = []
+    for group, value in comp.items():
+        rows = _leaves("", value) if isinstance(value, dict | list | tuple) else [("", fmt(value))]
+        out.append((str(group), [(k or str(group), v) for k, v in rows]))
+    return out

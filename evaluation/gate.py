@@ -3,7 +3,9 @@
 Why pure: the same card and rules always give the same verdict, so a decision can be
 replayed and audited; the caller (a flow) moves the registry alias, the gate never does.
 The challenger is promoted only if every check passes; every check is reported, passed
-or not, so a refusal lists all that is wrong at once.
+or not, so a refusal lists all that is wrong at once. Comparisons with the champion are
+exact paired tests (evaluation/paired.py) on the card's per-row counts, not point
+differences: with a few hundred eval rows a lead of half a point is one or two rows.
 """
 
 from __future__ import annotations
@@ -11,67 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from evaluation.gate_rules import GateRules
+from evaluation.paired import mcnemar_better, worse_than_margin
+
+__all__ = ["GateDecision", "GateRefused", "GateRules", "decide"]
+
 #: float slack, so a challenger exactly at the limit is not refused by rounding
 _EPS = 1e-9
-
-
-@dataclass(frozen=True)
-class GateRules:
-    """The `[gate]` section: limits of the gate (see loopwright.toml for each key).
-
-    Why the section is this dataclass: the flow, the engine and the benchmark hand the same
-    object to `decide`, so the gate has one set of defaults and one set of range checks.
-    """
-
-    tolerance: float = 0.005  # challenger may trail the champion on today's traffic by this
-    slice_tolerance: float = 0.05  # ...and on any one slice by at most this
-    min_slice_rows: int = 20  # slices smaller than this (in either model) are not compared
-    min_eval_rows: int = 50  # below this the eval set is too small to decide anything
-    require_expectations: bool = True  # every expectation test of the challenger must pass
-    # When the card has a "recent" eval set (the newest `recent_rows` labeled rows) of >=
-    # min_recent_rows, `tolerance` applies there, and the whole eval set (mostly older
-    # traffic) may lose at most `forget_tolerance`: the model serves today's traffic, but
-    # must not forget the past.
-    forget_tolerance: float = 0.02
-    min_recent_rows: int = 20
-    # Paired check on the deciding rows: (won - lost) / sqrt(won + lost) >= min_gain_z, where
-    # won/lost = rows only the challenger / only the champion gets right. 0 = win at least as
-    # many rows as it loses; 1.0 ~ a one-sided 84% confidence that it is really better.
-    min_gain_z: float = 0.0
-    recent_rows: int = 0  # newest eval rows that stand for today's traffic (0 = off)
-    enabled: bool = True  # False: every challenger is promoted (baselines of the benchmark)
-
-    def __post_init__(self) -> None:
-        for name in ("require_expectations", "enabled"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"[gate] {name} = {getattr(self, name)!r}: use true or false")
-        for name in ("tolerance", "slice_tolerance", "forget_tolerance", "min_gain_z"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"[gate] {name} = {value!r}: use a number")
-        if not 0 <= self.min_gain_z <= 5:
-            raise ValueError(
-                f"[gate] min_gain_z = {self.min_gain_z!r}: use a z score in [0, 5], e.g. 1.0"
-            )
-        for name in ("tolerance", "slice_tolerance", "forget_tolerance"):
-            value = getattr(self, name)
-            if not 0 <= value < 1:
-                raise ValueError(f"[gate] {name} = {value!r}: use a share in [0, 1), e.g. 0.005")
-        for name, least in (
-            ("min_slice_rows", 1),
-            ("min_eval_rows", 1),
-            ("min_recent_rows", 1),
-            ("recent_rows", 0),
-        ):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or (int(value) != value or value < least)
-            ):
-                raise ValueError(
-                    f"[gate] {name} = {value!r}: use a whole number of rows >= {least}"
-                )
 
 
 @dataclass(frozen=True)
@@ -98,8 +46,21 @@ class GateRefused(Exception):
         super().__init__("gate refused promotion: " + "; ".join(failed or list(decision.reasons)))
 
 
-def _check(name: str, passed: bool, value: Any, limit: Any, detail: str) -> dict[str, Any]:
-    return {"name": name, "passed": bool(passed), "value": value, "limit": limit, "detail": detail}
+def _check(
+    name: str,
+    passed: bool,
+    value: Any,
+    limit: Any,
+    detail: str,
+    test: str | None = None,
+    p_value: float | None = None,
+    **numbers: Any,
+) -> dict[str, Any]:
+    out = {"name": name, "passed": bool(passed), "value": value, "limit": limit, "detail": detail}
+    if test is not None:
+        out["test"] = test
+        out["p_value"] = p_value
+    return {**out, **numbers}
 
 
 def _need(section: dict[str, Any], key: str, where: str) -> Any:
@@ -110,36 +71,50 @@ def _need(section: dict[str, Any], key: str, where: str) -> Any:
     return section[key]
 
 
-def _compare(metric: str, chall: float, champ: float, tolerance: float) -> dict[str, Any]:
-    """Challenger must reach champion - tolerance on `metric`."""
-    limit = champ - tolerance
-    passed = chall >= limit - _EPS
+#: the tests the checks name (exact: see evaluation/paired.py)
+BETTER_TEST = "exact one-sided McNemar (binomial 1/2 on discordant rows)"
+WORSE_TEST = "exact one-sided McNemar shifted by the margin (binomial on discordant rows)"
+
+
+def _pair(pair: dict[str, Any]) -> tuple[int, int, int]:
+    return int(pair["n"]), int(pair["challenger_only"]), int(pair["champion_only"])
+
+
+def _better(pair: dict[str, Any], where: str, alpha: float) -> dict[str, Any]:
+    """The challenger must be better with evidence: exact McNemar p < alpha. A tie (or a
+    lead within chance) keeps the champion."""
+    n, b, c = _pair(pair)
+    p = mcnemar_better(b, c)
+    passed = p < alpha
+    if passed:
+        verdict = "better, ok"
+    elif b == c:
+        verdict = "a tie: keep the champion"
+    else:
+        verdict = "not significantly better: keep the champion"
     detail = (
-        f"{metric} {chall:.3f} vs champion {champ:.3f} ({chall - champ:+.3f}, "
-        f"tolerance {-tolerance:+.3f}): {'ok' if passed else 'regressed'}"
+        f"better on {where} ({n} rows): challenger alone right on {b}, champion alone on {c}, "
+        f"accuracy {(b - c) / n if n else 0.0:+.3f}; exact one-sided McNemar p = {p:.4f} "
+        f"(alpha {alpha}): {verdict}"
     )
-    return _check(metric, passed, chall, limit, detail)
+    return _check(f"better on {where}", passed, p, alpha, detail, BETTER_TEST, p, n=n,
+                  challenger_only=b, champion_only=c)  # fmt: skip
 
 
-def _recent_view(
-    card: dict[str, Any], chall: dict[str, Any], champ: dict[str, Any], rules: GateRules
-) -> tuple[float, float, int] | None:
-    """(challenger, champion accuracy, rows) on the recent eval rows, if there are enough."""
-    a, b = chall.get("recent"), champ.get("recent")
-    if not a or not b or min(int(a["n"]), int(b["n"])) < rules.min_recent_rows:
-        return None
-    return float(a["accuracy"]), float(b["accuracy"]), int(a["n"])
-
-
-def _paired_check(pair: dict[str, Any], min_z: float, where: str) -> dict[str, Any]:
-    won, lost = int(pair["challenger_only"]), int(pair["champion_only"])
-    z = (won - lost) / (won + lost) ** 0.5 if won + lost else 0.0
-    passed = z >= min_z - _EPS
+def _not_worse(pair: dict[str, Any], name: str, margin: float, alpha: float) -> dict[str, Any]:
+    """Refuse only on evidence of harm: the accuracy drop exceeds `margin` with p < alpha
+    (`evaluation.paired.worse_than_margin`); no rows, no evidence: ok."""
+    n, b, c = _pair(pair)
+    p = worse_than_margin(b, c, n, margin) if n else 1.0
+    passed = p >= alpha
+    diff = (b - c) / n if n else 0.0
     detail = (
-        f"paired on {where} rows: challenger alone right on {won}, champion alone on {lost} "
-        f"(z {z:+.2f}, minimum {min_z:+.2f}): {'ok' if passed else 'not better'}"
+        f"{name} ({n} rows): challenger alone right on {b}, champion alone on {c}, accuracy "
+        f"{diff:+.3f} (margin {-margin:+.3f}); worse beyond the margin: p = {p:.4f} "
+        f"(alpha {alpha}): " + ("ok" if passed else "significantly worse, refused")
     )
-    return _check(f"paired {where}", passed, z, min_z, detail)
+    return _check(name, passed, p, alpha, detail, WORSE_TEST, p, n=n, challenger_only=b,
+                  champion_only=c, delta=diff, margin=margin)  # fmt: skip
 
 
 def _expectation(
@@ -169,40 +144,60 @@ def _expectation(
     )
 
 
-def _slice_checks(
-    chall: dict[str, Any], champ: dict[str, Any], rules: GateRules
-) -> tuple[list[dict[str, Any]], int]:
-    """One check per slice with enough rows in both models; also the number skipped."""
+def _slice_checks(paired: dict[str, Any], rules: GateRules) -> tuple[list[dict[str, Any]], int]:
+    """A not-worse test per slice with at least `min_slice_rows` eval rows; also the number
+    skipped (smaller slices: too few rows to show anything)."""
     checks: list[dict[str, Any]] = []
     skipped = 0
-    for key, values in sorted((chall.get("slices") or {}).items()):
-        for value, s in sorted(values.items()):
-            other = (champ.get("slices") or {}).get(key, {}).get(value)
-            if other is None or min(s["n"], other["n"]) < rules.min_slice_rows:
+    for key, values in sorted((paired.get("slices") or {}).items()):
+        for value, pair in sorted(values.items()):
+            if int(pair["n"]) < rules.min_slice_rows:
                 skipped += 1
                 continue
-            a, b = float(s["accuracy"]), float(other["accuracy"])
-            name = f"slice {key}={value}"
-            passed = a >= b - rules.slice_tolerance - _EPS
-            detail = (
-                f"{name} accuracy {a:.3f} vs champion {b:.3f} ({a - b:+.3f}, "
-                f"tolerance {-rules.slice_tolerance:+.3f}, {min(s['n'], other['n'])} rows): "
-                f"{'ok' if passed else 'regressed'}"
+            checks.append(
+                _not_worse(pair, f"slice {key}={value}", rules.slice_tolerance, rules.alpha)
             )
-            checks.append(_check(name, passed, a - b, -rules.slice_tolerance, detail))
     return checks, skipped
 
 
-def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
-    """Promote the challenger only if every rule holds; say why either way.
+def _views(paired: dict[str, Any], rules: GateRules) -> tuple[str, dict, dict | None]:
+    """(name, counts) of the view the challenger must win, and the regression view (None:
+    the whole eval set is the recent view: recent_rows 0, too few recent rows, none older)."""
+    recent, regression = paired.get("recent"), paired.get("regression")
+    if recent is None or int(recent["n"]) < rules.min_recent_rows:
+        return "all eval rows", paired["all"], None
+    if regression is None or int(regression["n"]) == 0:
+        return "all eval rows", paired["all"], None
+    return f"recent (newest {int(recent['n'])} eval rows)", recent, regression
 
-    Rules: (a) the eval set has at least `min_eval_rows` rows; (b) challenger accuracy and
-    macro-F1 reach the champion's minus `tolerance` (with a recent eval set of at least
-    `min_recent_rows`: recent accuracy within `tolerance`, the whole set within
-    `forget_tolerance`); (b') the paired count on those rows reaches `min_gain_z`; (c) no slice with `min_slice_rows` rows
-    in both models loses more than `slice_tolerance` accuracy; (d) every expectation test of
-    the challenger passes, or fails no worse than a champion that fails it too (when
-    `require_expectations`). With no champion, (a) and (d) only.
+
+def _suite_checks(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """One check per required edge-case suite of the card (evaluation/suites.py judges it)."""
+    out = []
+    for s in card.get("suites") or []:
+        if not s.get("required"):
+            continue
+        ok = bool(s.get("passed"))
+        why = f": {s['detail']}" if s.get("detail") else ""
+        detail = f"suite {s.get('name')} (required): " + ("ok" if ok else "failed") + why
+        out.append(_check(f"suite {s.get('name')}", ok, s.get("challenger"), None, detail))
+    return out
+
+
+def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
+    """Promote the challenger only with evidence that it is better and none that it harms;
+    say why either way.
+
+    Rules: (a) the eval set has at least `min_eval_rows` rows; with a champion, on the
+    card's paired counts: (b) better on the recent view (the newest `recent_rows` eval rows;
+    the whole eval set when there are fewer than `min_recent_rows` or nothing older): exact
+    one-sided McNemar p < `alpha`; a tie keeps the champion; (c) not significantly worse on
+    the regression view (the older eval rows): refused when the drop exceeds
+    `forget_tolerance` with p < `alpha` (McNemar shifted by the margin); (d) the same on
+    every slice with at least `min_slice_rows` rows, margin `slice_tolerance`; (e) every
+    expectation test of the challenger passes, or fails no worse than a champion that fails
+    it too (when `require_expectations`); (f) every required suite of the card passes.
+    With no champion, (a), (e) and (f) only.
     A `"gate"` key already in the card is ignored: the decision depends on the numbers only.
     With `enabled` False the challenger is promoted whatever the checks say (they are still
     computed and reported, so a card shows what the gate would have done).
@@ -228,44 +223,41 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
     reasons.append(detail)
 
     if champ:
-        recent = _recent_view(card, chall, champ, rules)
-        overall_tol = rules.tolerance if recent is None else rules.forget_tolerance
-        if recent is not None:
-            c = _compare("recent accuracy", recent[0], recent[1], rules.tolerance)
-            c["detail"] += f" (newest {recent[2]} eval rows)"
-            checks.append(c)
-            reasons.append(c["detail"])
-        for metric in ("accuracy", "macro_f1"):
-            c = _compare(
-                metric,
-                float(_need(chall, metric, "models.challenger")),
-                float(_need(champ, metric, "models.champion")),
-                overall_tol,
+        paired = card.get("paired")
+        if not paired or "all" not in paired:
+            raise ValueError(
+                "card has no paired counts: build it with evaluation.report_card.build_card "
+                "from ModelEval results with per-row hits (evaluate_model gives them)"
             )
+        where, view, regression = _views(paired, rules)
+        c = _better(view, where, rules.alpha)
+        checks.append(c)
+        reasons.append(c["detail"])
+        if regression is not None:
+            c = _not_worse(regression, "regression view (older eval rows)",
+                           rules.forget_tolerance, rules.alpha)  # fmt: skip
             checks.append(c)
             reasons.append(c["detail"])
-        pair = (card.get("paired") or {}).get("all" if recent is None else "recent")
-        if pair is not None:
-            c = _paired_check(pair, rules.min_gain_z, "all" if recent is None else "recent")
-            checks.append(c)
-            reasons.append(c["detail"])
-        slice_checks, skipped = _slice_checks(chall, champ, rules)
+        else:
+            reasons.append("regression view: none (the whole eval set is the recent view)")
+        slice_checks, skipped = _slice_checks(paired, rules)
         checks += slice_checks
         bad = [c for c in slice_checks if not c["passed"]]
         reasons += [c["detail"] for c in bad]
         if not bad:
             small = f", {skipped} skipped (< {rules.min_slice_rows} rows)" if skipped else ""
             if slice_checks:
-                worst = min(slice_checks, key=lambda c: c["value"])
+                low = min(slice_checks, key=lambda c: c["p_value"])
                 reasons.append(
-                    f"slices: {len(slice_checks)} compared{small}, worst {worst['name'].removeprefix('slice ')} "
-                    f"({worst['value']:+.3f}, tolerance {-rules.slice_tolerance:+.3f}): ok"
+                    f"slices: {len(slice_checks)} tested{small}, none significantly worse "
+                    f"(lowest p {low['p_value']:.4f} on {low['name'].removeprefix('slice ')}, "
+                    f"margin {-rules.slice_tolerance:+.3f}): ok"
                 )
             else:
-                reasons.append(f"slices: none compared{small}")
+                reasons.append(f"slices: none tested{small}")
     else:
         reasons.append(
-            "no champion yet: accuracy, macro-F1 and slice comparisons skipped "
+            "no champion yet: paired and slice comparisons skipped "
             "(first model needs enough eval rows and passing expectations)"
         )
 
@@ -290,6 +282,10 @@ def decide(card: dict[str, Any], rules: GateRules) -> GateDecision:
         reasons.append(
             f"expectations: {len(failed)}/{len(results)} failed, ignored (require_expectations=False)"
         )
+
+    suites = _suite_checks(card)
+    checks += suites
+    reasons += [c["detail"] for c in suites]
 
     if not rules.enabled:
         return GateDecision(

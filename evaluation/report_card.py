@@ -124,40 +124,69 @@ def evaluate_model(
     )
 
 
-def recent_mask(ts: Sequence[Any] | np.ndarray, n: int) -> np.ndarray | None:
-    """Flags for the `n` newest rows by `ts` (later rows win ties); None when n is 0 (off).
+def recent_mask(
+    ts: Sequence[Any] | np.ndarray, n: int, eligible: Sequence[bool] | np.ndarray | None = None
+) -> np.ndarray | None:
+    """Flags for the `n` newest rows by `ts` (later rows win ties) among the `eligible` ones
+    (default all); None when n is 0 (off). The loop passes "not a seed row": the seed is the
+    first champion's past, never today's traffic, however small the eval set still is.
 
     >>> recent_mask([3, 1, 2, 3], 2).tolist()
     [True, False, False, True]
+    >>> recent_mask([3, 1, 2, 3], 2, [True, True, True, False]).tolist()
+    [True, False, True, False]
     """
     if n <= 0:
         return None
-    order = np.argsort(np.asarray(ts), kind="stable")
-    mask = np.zeros(len(order), dtype=bool)
+    ts = np.asarray(ts)
+    ok = np.ones(len(ts), bool) if eligible is None else np.asarray(eligible, dtype=bool)
+    if ok.shape != ts.shape:
+        raise ValueError(f"eligible has {ok.size} flags for {ts.size} rows: one per row")
+    order = [i for i in np.argsort(ts, kind="stable") if ok[i]]
+    mask = np.zeros(len(ts), dtype=bool)
     mask[order[-n:]] = True
     return mask
 
 
-def paired(challenger: ModelEval, champion: ModelEval, recent: Sequence[bool] | None) -> dict:
-    """Rows only one of the two models gets right (all rows, and the recent ones).
+def _counts(ch: np.ndarray, cp: np.ndarray, m: np.ndarray) -> dict[str, Any]:
+    b, c = int((ch & ~cp & m).sum()), int((cp & ~ch & m).sum())
+    return {
+        "n": int(m.sum()),
+        "challenger_only": b,
+        "champion_only": c,
+        "z": (b - c) / float(np.sqrt(b + c)) if b + c else 0.0,
+    }
+
+
+def paired(
+    challenger: ModelEval,
+    champion: ModelEval,
+    recent: Sequence[bool] | None,
+    slice_rows: Mapping[str, Sequence[str | None]] | None = None,
+) -> dict:
+    """Rows only one of the two models gets right: on all rows, the recent view, the
+    regression view (the rest) and each slice (`slice_rows`: per slice attr, each row's value).
 
     Why paired: both models answer the same rows, so what separates them is only the rows
-    where they disagree on correctness; the McNemar count b - c over sqrt(b + c) says whether
-    the challenger's lead is more than chance, which two separate accuracies cannot.
+    where they disagree on correctness; the gate's exact tests (`evaluation.paired`) read
+    these counts, which two separate accuracies cannot give.
     """
     ch, cp = np.asarray(challenger.hits, bool), np.asarray(champion.hits, bool)
-    out = {}
-    masks = {"all": np.ones(ch.size, bool)}
+    out: dict[str, Any] = {"all": _counts(ch, cp, np.ones(ch.size, bool))}
     if recent is not None:
-        masks["recent"] = np.asarray(recent, dtype=bool)
-    for name, m in masks.items():
-        b, c = int((ch & ~cp & m).sum()), int((cp & ~ch & m).sum())
-        out[name] = {
-            "n": int(m.sum()),
-            "challenger_only": b,
-            "champion_only": c,
-            "z": (b - c) / float(np.sqrt(b + c)) if b + c else 0.0,
-        }
+        mask = np.asarray(recent, dtype=bool)
+        out["recent"] = _counts(ch, cp, mask)
+        out["regression"] = _counts(ch, cp, ~mask)
+    slices: dict[str, dict[str, Any]] = {}
+    for key, values in (slice_rows or {}).items():
+        if len(values) != ch.size:
+            raise ValueError(
+                f"slice_rows[{key!r}] has {len(values)} values for {ch.size} rows: one per row"
+            )
+        col = np.array([None if v is None else str(v) for v in values], dtype=object)
+        for value in sorted({v for v in col if v is not None}):
+            slices.setdefault(key, {})[value] = _counts(ch, cp, col == value)
+    out["slices"] = slices
     return out
 
 
@@ -222,6 +251,8 @@ def build_card(
     eval_set: Mapping[str, Any],
     created: str | None = None,
     recent: Sequence[bool] | None = None,
+    row_ids: Sequence[str] | None = None,
+    slice_rows: Mapping[str, Sequence[str | None]] | None = None,
 ) -> dict[str, Any]:
     """A JSON-able card: both models, and deltas (challenger - champion) when there is one.
 
@@ -229,7 +260,10 @@ def build_card(
     `eval_set` what both were scored on (description, n; n defaults to the rows scored).
     `created` is passed in rather than read from the clock, so the same inputs give the
     same card. Both models must have been scored on the same eval set; `recent` is the
-    mask both were given (it adds the paired comparison on those rows).
+    mask both were given (it adds the paired comparison on those rows and the rest),
+    `slice_rows` each row's value per slice attr (paired counts per slice). `row_ids` name
+    the rows: the card then lists each row's correctness per model under "rows", so a
+    reviewer (or another test) can redo the paired comparison.
     """
     if champion is not None and champion.n != challenger.n:
         raise ValueError(
@@ -256,12 +290,32 @@ def build_card(
             },
             "deltas": _deltas(challenger, champion) if champion is not None else None,
             "paired": (
-                paired(challenger, champion, recent)
+                paired(challenger, champion, recent, slice_rows)
                 if champion is not None and challenger.hits and champion.hits
                 else None
             ),
+            "rows": _rows(challenger, champion, recent, row_ids),
         }
     )
+
+
+def _rows(
+    challenger: ModelEval,
+    champion: ModelEval | None,
+    recent: Sequence[bool] | None,
+    row_ids: Sequence[str] | None,
+) -> dict[str, Any] | None:
+    """Per eval row: its id, whether each model got it right, whether it is a recent row."""
+    if row_ids is None or not challenger.hits:
+        return None
+    if len(row_ids) != challenger.n:
+        raise ValueError(f"{len(row_ids)} row_ids for {challenger.n} eval rows: one id per row")
+    return {
+        "request_id": list(row_ids),
+        "challenger_hit": [int(h) for h in challenger.hits],
+        "champion_hit": [int(h) for h in champion.hits] if champion and champion.hits else None,
+        "recent": [int(r) for r in recent] if recent is not None else None,
+    }
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -74,3 +74,70 @@ def recency_weights(
     order = candidates[np.argsort(np.asarray(ts)[candidates], kind="stable")]
     w[order[-recent_rows:]] = factor
     return w
+
+
+#: what a labeled row is, for the eval-set rule (see `eval_sides`)
+ROW_KINDS = ("seed", "audit", "feedback", "other")
+
+
+def row_kind(source: str | None, audit: bool) -> str:
+    """Seed (the first champion's rows), audit (the random share of the curation queue),
+    feedback (a user's label: never eval, docs/contracts.md "Feedback") or other (picked on
+    purpose: uncertainty, like:<id>).
+
+    >>> row_kind("seed", False), row_kind("labelstudio", True), row_kind("feedback", True), row_kind(None, False)
+    ('seed', 'audit', 'feedback', 'other')
+    """
+    if source == SEED_SOURCE:
+        return "seed"
+    if source == "feedback":
+        return "feedback"
+    return "audit" if audit else "other"
+
+
+def eval_sides(
+    keys: list[str],
+    kinds: list[str],
+    decided: dict[str, str],
+    in_hash_test: list[bool],
+    audit_to_eval: bool,
+) -> tuple[list[str], dict[str, str]]:
+    """Each row's side ("eval", "train" or "out") and the side of every group seen first now.
+
+    `keys` are the rows' split keys (their group, or their own id), `decided` the side each
+    group already has in the parent eval set (a group's side never changes: once a row is
+    eval it stays eval, and a source trained on is never judged on). A new group goes to
+    eval when one of its rows is an audit label (the unbiased sample; with `audit_to_eval`),
+    or when its hash says test (`in_hash_test`) and it has a row that is not feedback: seed
+    rows (the first champion needs an eval set) and purposeful picks (with only the audit
+    share, a 20-label batch adds 4 eval rows: too few to show a gain within a few batches).
+    Any other new group trains. Rows of an eval group are eval, except feedback rows: "out"
+    (in neither: they may not be eval, and training on them would put their source on both
+    sides).
+
+    >>> eval_sides(["a", "g:1", "g:1", "s", "u"], ["audit", "other", "audit", "seed", "other"],
+    ...            {"u": "train"}, [False, False, False, True, True], True)
+    (['eval', 'eval', 'eval', 'eval', 'train'], {'a': 'eval', 'g:1': 'eval', 's': 'eval'})
+    """
+    if not len(keys) == len(kinds) == len(in_hash_test):
+        raise ValueError("keys, kinds and in_hash_test need one value per row")
+    unknown = sorted(set(kinds) - set(ROW_KINDS))
+    if unknown:
+        raise ValueError(f"row kind {unknown[0]!r} is unknown: use one of {list(ROW_KINDS)}")
+    new: dict[str, str] = {}
+    for key, kind, test in zip(keys, kinds, in_hash_test, strict=True):
+        if key in decided:
+            continue
+        eval_now = (audit_to_eval and kind == "audit") or (kind != "feedback" and test)
+        if eval_now:
+            new[key] = "eval"
+        else:
+            new.setdefault(key, "train")
+    side = {**decided, **new}
+    out = []
+    for key, kind in zip(keys, kinds, strict=True):
+        if side[key] == "eval":
+            out.append("out" if kind == "feedback" else "eval")
+        else:
+            out.append("train")
+    return out, new

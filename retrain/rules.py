@@ -25,7 +25,11 @@ class RetrainRules:
     learning_rate: float = 0.003
     seed: int = 0
     seed_rows: int = 600  # clean labeled rows the first champion is trained on
-    split_group: str = ""  # attr the dataset split groups by; "" = the request id
+    # attr the train/eval split groups by: "" = the task's `group_attr` (digits: "scan", the
+    # source image; a tabular task: none), "request_id" = every row on its own
+    split_group: str = ""
+    # audit labels (the curation queue's random share) go to the eval set, not training
+    audit_to_eval: bool = True
     # fine-tune epochs = clamp(fit_samples / train rows, 1, finetune_epochs); 0 = finetune_epochs
     fit_samples: int = 6000
     recent_rows: int = 200  # the newest labeled rows, drawn recent_weight times as often
@@ -39,9 +43,11 @@ class RetrainRules:
                     f"[retrain] {key} = {getattr(self, key)!r} is not one of {list(allowed)}: "
                     "pick one of them"
                 )
+        if not isinstance(self.audit_to_eval, bool):
+            raise ValueError(f"[retrain] audit_to_eval = {self.audit_to_eval!r}: use true or false")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type in ("str", str):
+            if f.type in ("str", str, "bool", bool):
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(
@@ -57,3 +63,13 @@ class RetrainRules:
                 f"[retrain] recent_weight = {self.recent_weight!r} is below 1: use 1 (every row "
                 "equally) or more (newest rows drawn that many times as often)"
             )
+
+    def group_attr(self, task_default: str | None) -> str | None:
+        """The attr the split groups by: `split_group`, else the task's (None: per row).
+
+        >>> RetrainRules().group_attr("scan"), RetrainRules(split_group="request_id").group_attr("scan")
+        ('scan', None)
+        """
+        if self.split_group == "request_id":
+            return None
+        return self.split_group or task_default

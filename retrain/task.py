@@ -116,6 +116,9 @@ class Task:
     feature_names: tuple[str, ...] = ()
     # how the model is trained when the shared recipe does not fit it; None: the shared one
     recipe: TrainingRecipe | None = None
+    # attr naming a row's source (rows sharing it are near-copies: one scanned document, one
+    # user): the train/eval split keeps a source on one side. None: every row is its own
+    group_attr: str | None = None
 
     @property
     def n_classes(self) -> int:

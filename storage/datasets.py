@@ -2,7 +2,9 @@
 so any model can be traced to its data and any training set rebuilt.
 
 The train/test split is a hash of the request id, not a random draw per version: a row that
-is test once is test forever, so no later version ever trains on an earlier test row.
+is test once is test forever, so no later version ever trains on an earlier test row. The
+loop passes `eval_ids` instead (its versioned eval set, `storage/eval_sets.py`): those rows
+are the test side, every other row trains.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -38,6 +40,7 @@ class DatasetVersion:
     test_ids: tuple[str, ...]
     test_labels: tuple[str, ...]
     sha256: str
+    eval_set: str | None = None  # the eval set version its test rows are (None: hash split)
 
     @property
     def n_train(self) -> int:
@@ -115,11 +118,15 @@ def create_dataset(
     parent_model: str | None,
     test_share: float = 0.2,
     group_attr: str | None = None,
+    eval_ids: Collection[str] | None = None,
+    eval_set: str | None = None,
 ) -> DatasetVersion:
     """Freeze `labeled` (columns request_id, label) into a new dataset version on disk.
 
     With `group_attr`, rows are split by that attr's value (see `split_key`), so every row
     of one source lands on the same side; `labeled` then needs its `attrs` column.
+    With `eval_ids` (the rows of eval set `eval_set`), the split is given, not hashed: those
+    rows are test, the rest train (the caller already left out rows that may be neither).
     """
     for column in ("request_id", "label"):
         if column not in labeled.column_names:
@@ -144,12 +151,26 @@ def create_dataset(
             f"group_attr is {group_attr!r} but labeled has no 'attrs' column: pass "
             'Queries.labeled_examples() (it carries attrs) or set [retrain] split_group = ""'
         )
-    attrs = labeled["attrs"].to_pylist() if group_attr else [None] * labeled.num_rows
+    given = None if eval_ids is None else set(eval_ids)
+    attrs = (
+        labeled["attrs"].to_pylist() if group_attr and given is None else [None] * labeled.num_rows
+    )
+    # user feedback is not an unbiased sample (users answer when something looks wrong):
+    # training data always, never the test set (docs/contracts.md, "Feedback")
+    sources = (
+        labeled["source"].to_pylist() if "source" in labeled.column_names else [None] * len(attrs)
+    )
     train_ids, train_labels, test_ids, test_labels = [], [], [], []
-    for rid, label, a in zip(
-        labeled["request_id"].to_pylist(), labeled["label"].to_pylist(), attrs, strict=True
-    ):
-        if split_of(split_key(rid, _as_dict(a), group_attr), test_share) == "test":
+    for rid, label, a, source in zip(
+        labeled["request_id"].to_pylist(), labeled["label"].to_pylist(), attrs, sources,
+        strict=True,
+    ):  # fmt: skip
+        if given is not None:
+            is_test = rid in given
+        else:
+            is_test = source != "feedback" and split_of(split_key(rid, _as_dict(a), group_attr),
+                                                        test_share) == "test"  # fmt: skip
+        if is_test:
             test_ids.append(rid)
             test_labels.append(label)
         else:
@@ -167,6 +188,7 @@ def create_dataset(
         "test_labels": test_labels,
         "test_share": test_share,
         "group_attr": group_attr,
+        "eval_set": eval_set,
     }
     to_json(manifest, "params")  # fail on unserializable params before claiming an id
     manifest["id"] = _claim_id(home)
@@ -187,6 +209,7 @@ def _from_manifest(m: Mapping[str, Any]) -> DatasetVersion:
         test_ids=tuple(m["test_ids"]),
         test_labels=tuple(m["test_labels"]),
         sha256=m["sha256"],
+        eval_set=m.get("eval_set"),
     )
 
 

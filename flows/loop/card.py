@@ -14,9 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from evaluation.gallery import build_gallery
 from evaluation.gate import decide
 from evaluation.report_card import build_card, evaluate_model, recent_mask, write_card
+from evaluation.suites import run_suites
+from retrain.dataset_policy import SEED_SOURCE
 from storage.datasets import DatasetVersion
+from storage.suites import list_suites
 
 if TYPE_CHECKING:
     from flows.loop.parts import LoopParts as Loop
@@ -59,7 +63,10 @@ def eval_description(
     """What the card's models were judged on, in words; for a first model also what the gate
     can and cannot judge without a champion to compare with."""
     where = ", ".join(f"{k} {v}" for k, v in sorted(sources(test).items())) or "none"
-    text = f"held-out labeled rows of {ds_id} (stable hash split, never trained on; {where})"
+    text = (
+        f"eval rows of {ds_id} (its eval set version: audit labels, seed rows by hash, grouped "
+        f"by source; never trained on; {where})"
+    )
     if champion is None:
         text += (
             f"; no champion yet, so this first model is judged alone: at least {min_eval_rows} "
@@ -70,6 +77,25 @@ def eval_description(
     return text
 
 
+def eval_version(loop: Loop, ds: DatasetVersion) -> dict:
+    """The eval set version `ds` was split by: its id, parent, created time and composition
+    (empty for a dataset made by a hash split, before eval sets existed)."""
+    if not ds.eval_set:
+        return {}
+    from storage.eval_sets import load_eval_set
+
+    return load_eval_set(loop.home, ds.eval_set).summary()
+
+
+def suite_rows(loop: Loop, labeled: pa.Table, ids) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A suite's rows among the labeled examples: (request ids, model inputs, class indices)."""
+    rows = rows_for(labeled, tuple(ids))
+    if rows.num_rows == 0:
+        return [], np.zeros((0,)), np.zeros(0, np.int64)
+    x, y, _ = xy(loop, rows)
+    return rows.column("request_id").to_pylist(), x, y
+
+
 def report_card(
     loop: Loop, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None
 ) -> dict:
@@ -78,7 +104,8 @@ def report_card(
     test = rows_for(labeled, ds.test_ids)
     x, y, attrs = xy(loop, test)
     g = loop.cfg.gate
-    recent = recent_mask(example_times(test), g.recent_rows)
+    not_seed = [s != SEED_SOURCE for s in test.column("source").to_pylist()]
+    recent = recent_mask(example_times(test), g.recent_rows, not_seed)
     common = dict(
         recent=recent,
         x=x,
@@ -110,15 +137,37 @@ def report_card(
             "n_test": len(ds.test_ids),
         },
         eval_set={
+            **eval_version(loop, ds),
             "description": eval_description(ds.id, test, champion, g.min_eval_rows, len(y)),
             "n": int(len(y)),
             "recent_rows": int(recent.sum()) if recent is not None else 0,
+            "regression_rows": int((~recent).sum()) if recent is not None else 0,
             "sources": sources(test),
         },
         # the model's own registration time: a card is about one immutable version
         created=loop.registry.meta(version).get("created"),
         recent=recent,
+        row_ids=test.column("request_id").to_pylist(),
+        slice_rows={k: [a.get(k) for a in attrs] for k in loop.task.slice_attrs},
     )
+    # edge-case suites (storage/suites.py) run on every card; the gate reads the required ones
+    card["suites"] = run_suites(
+        [s.to_dict() for s in list_suites(loop.home)],
+        lambda ids: suite_rows(loop, labeled, ids),
+        loop.predictor(version),
+        loop.predictor(champion) if champion else None,
+        train_ids=ds.train_ids,
+    )
+    if loop.artifacts:  # inputs a reviewer looks at (the benchmark writes no card)
+        card["gallery"] = build_gallery(
+            test.column("request_id").to_pylist(),
+            test.column("input").to_pylist(),
+            y,
+            loop.predictor(version)(x),
+            loop.predictor(champion)(x) if champion else None,
+            loop.task.classes,
+            loop.task.render,
+        )
     card["gate"] = decide(card, g).to_dict()
     if not loop.artifacts:
         card["paths"] = {"json": None, "html": None}

@@ -20,10 +20,17 @@ import pyarrow.compute as pc
 from flows.loop.card import example_times, report_card, rows_for, xy
 from flows.loop.hints import NO_LABELS, bootstrap_hint, no_champion_hint
 from flows.loop.triggers import evaluate_triggers, new_labels_since
-from retrain.dataset_policy import SEED_SOURCE, recency_weights, select_rows
+from retrain.dataset_policy import (
+    SEED_SOURCE,
+    eval_sides,
+    recency_weights,
+    row_kind,
+    select_rows,
+)
 from retrain.training import finetune_epochs, fit
 from retrain.triggers import TriggerDecision
-from storage.datasets import DatasetVersion, create_dataset
+from storage.datasets import DatasetVersion, create_dataset, split_key, split_of
+from storage.eval_sets import EvalSet, composition, create_eval_set, latest_eval_set
 from storage.registry import AliasConflict
 from storage.state import append_event, write_state
 
@@ -31,10 +38,74 @@ if TYPE_CHECKING:
     from flows.loop.parts import LoopParts as Loop
 
 
-def form_dataset(loop: Loop, labeled: pa.Table, champion: str | None) -> DatasetVersion:
-    """A new dataset version of the labeled rows `[retrain] dataset_policy` keeps."""
+def audit_ids(loop: Loop) -> set[str]:
+    """Request ids the curation queue picked as `audit` (its random share)."""
+    queued = loop.queries.queued()
+    if queued.num_rows == 0:
+        return set()
+    picked = queued.filter(pc.equal(queued.column("reason"), "audit"))
+    return set(picked.column("request_id").to_pylist())
+
+
+def _bucket(attrs: dict, source: str | None, ts) -> str:
+    """The eval row's time bucket in the card: its batch when the stream says, else its day."""
+    if attrs.get("batch") not in (None, ""):
+        return f"batch {attrs['batch']}"
+    if source == SEED_SOURCE or ts is None:
+        return "seed"
+    return ts.date().isoformat()
+
+
+def form_eval_set(loop: Loop, labeled: pa.Table) -> tuple[EvalSet, set[str]]:
+    """The next eval set version (`retrain.dataset_policy.eval_sides` decides each row), and
+    the ids that may be in neither set (feedback rows of an eval group)."""
     cfg = loop.cfg.retrain
-    rows = select_rows(labeled, cfg.dataset_policy, cfg.window_rows)
+    group_attr = cfg.group_attr(loop.task.group_attr)
+    parent = latest_eval_set(loop.home)
+    ids = labeled.column("request_id").to_pylist()
+    attrs = [dict(a) if a else {} for a in labeled.column("attrs").to_pylist()]
+    srcs = labeled.column("source").to_pylist()
+    audits = audit_ids(loop)
+    kinds = [row_kind(s, rid in audits) for rid, s in zip(ids, srcs, strict=True)]
+    keys = [split_key(rid, a, group_attr) for rid, a in zip(ids, attrs, strict=True)]
+    in_test = [split_of(k) == "test" for k in keys]
+    sides, new_groups = eval_sides(
+        keys, kinds, dict(parent.groups) if parent else {}, in_test, cfg.audit_to_eval
+    )
+    before = set(parent.row_ids) if parent else set()
+    labels = labeled.column("label").to_pylist()
+    new = [i for i, (rid, side) in enumerate(zip(ids, sides, strict=True))
+           if side == "eval" and rid not in before]  # fmt: skip
+    every = before | {ids[i] for i in new}
+    mine = [i for i, rid in enumerate(ids) if rid in every]
+    ts = labeled.column("ts").to_pylist()
+    comp = composition(
+        [srcs[i] for i in mine],
+        [kinds[i] for i in mine],
+        [attrs[i] for i in mine],
+        [_bucket(attrs[i], srcs[i], ts[i]) for i in mine],
+        loop.task.slice_attrs,
+    )
+    params = {"group_attr": group_attr, "audit_to_eval": cfg.audit_to_eval, "test_share": 0.2}
+    ev = create_eval_set(
+        loop.home, parent, [ids[i] for i in new], [labels[i] for i in new], new_groups, comp,
+        params,
+    )  # fmt: skip
+    out = {rid for rid, side in zip(ids, sides, strict=True) if side == "out"} - every
+    return ev, out
+
+
+def form_dataset(loop: Loop, labeled: pa.Table, champion: str | None) -> DatasetVersion:
+    """A new dataset version: the eval set's rows as its test side, and for training the
+    labeled rows `[retrain] dataset_policy` keeps among those that are not eval rows."""
+    cfg = loop.cfg.retrain
+    ev, out = form_eval_set(loop, labeled)
+    held = pa.array(sorted(set(ev.row_ids) | out), type=pa.string())
+    pool = labeled.filter(pc.invert(pc.is_in(labeled.column("request_id"), value_set=held)))
+    train_ids = select_rows(pool, cfg.dataset_policy, cfg.window_rows).column("request_id")
+    keep = pa.concat_arrays([train_ids.combine_chunks().cast(pa.string()),
+                             pa.array(list(ev.row_ids), type=pa.string())])  # fmt: skip
+    rows = labeled.filter(pc.is_in(labeled.column("request_id"), value_set=keep))
     params = {
         "window_rows": cfg.window_rows,
         "mode": cfg.mode,
@@ -47,7 +118,9 @@ def form_dataset(loop: Loop, labeled: pa.Table, champion: str | None) -> Dataset
         policy=cfg.dataset_policy,
         params=params,
         parent_model=champion,
-        group_attr=cfg.split_group or None,
+        group_attr=cfg.group_attr(loop.task.group_attr),
+        eval_ids=ev.row_ids,
+        eval_set=ev.id,
     )
 
 

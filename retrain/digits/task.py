@@ -60,4 +60,5 @@ TASK = Task(
     simulation=simulation,
     parse_input=parse_input,
     input_schema=INPUT_SCHEMA,
+    group_attr="scan",  # the simulator's source image (retrain/digits/simulator.py SCAN_ATTR)
 )

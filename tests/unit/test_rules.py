@@ -15,6 +15,7 @@ import curation.rules
 import retrain.trigger_rules
 from curation.drift_rules import DriftRules
 from curation.rules import CurationRules
+from evaluation.estimate import EstimateRules
 from evaluation.gate import GateRules
 from evaluation.rollout import RolloutRules
 from flows.config import Config, ConfigError, load_config
@@ -31,6 +32,7 @@ SECTIONS = {
     "gate": GateRules,
     "rollout": RolloutRules,
     "serving": ServingConfig,
+    "estimate": EstimateRules,
 }
 
 
@@ -50,7 +52,8 @@ def test_the_review_points_defaults():
     assert (r.fit_samples, r.recent_weight, r.threads) == (6000, 3.0, 1)
     t = TriggerRules()
     assert (t.on_performance, t.on_confidence, t.on_drift) == (True, True, True)
-    assert (GateRules().enabled, GateRules().recent_rows) == (True, 0)
+    assert (GateRules().enabled, GateRules().recent_rows, GateRules().alpha) == (True, 200, 0.1)
+    assert (r.split_group, r.audit_to_eval) == ("", True)
     assert CurationRules(budget_per_batch=0).budget_per_batch == 0  # 0 = ask for no labels
 
 
@@ -90,10 +93,9 @@ BAD = [
     ("retrain", "batch_size", 0, "[retrain] batch_size = 0: use 1 or more"),
     ("retrain", "threads", 0, "[retrain] threads = 0: use 1 or more"),
     ("retrain", "recent_weight", 0.5, "[retrain] recent_weight = 0.5 is below 1"),
-    ("gate", "tolerance", 1.0, "[gate] tolerance = 1.0: use a share in [0, 1)"),
+    ("gate", "alpha", 1.0, "[gate] alpha = 1.0: use a level in (0, 1)"),
     ("gate", "slice_tolerance", -0.1, "[gate] slice_tolerance = -0.1"),
     ("gate", "forget_tolerance", 2.0, "[gate] forget_tolerance = 2.0"),
-    ("gate", "min_gain_z", 6.0, "[gate] min_gain_z = 6.0: use a z score in [0, 5]"),
     ("gate", "min_eval_rows", 0, "[gate] min_eval_rows = 0: use a whole number of rows >= 1"),
     ("gate", "min_slice_rows", 0, "[gate] min_slice_rows = 0"),
     ("gate", "min_recent_rows", 0, "[gate] min_recent_rows = 0"),
@@ -145,7 +147,8 @@ def test_load_config_says_where_the_bad_value_came_from(tmp_path, section, key, 
         ("retrain", {"seed_rows": True}, "[retrain] seed_rows = True must be a number >= 0"),
         ("curation", {"budget_per_batch": 2.5}, "[curation] budget_per_batch = 2.5"),
         ("gate", {"require_expectations": None}, "[gate] require_expectations = None"),
-        ("gate", {"tolerance": "0.1"}, "[gate] tolerance = '0.1': use a number"),
+        ("gate", {"alpha": "0.1"}, "[gate] alpha = '0.1': use a number"),
+        ("retrain", {"audit_to_eval": "yes"}, "[retrain] audit_to_eval = 'yes': use true or false"),
         ("gate", {"min_eval_rows": 2.5}, "[gate] min_eval_rows = 2.5: use a whole number"),
     ],
 )
@@ -169,10 +172,10 @@ def test_environment_origin_is_named(tmp_path):
     path = tmp_path / "lw.toml"
     path.write_text("")
     with pytest.raises(ConfigError) as exc:
-        load_config(path, env={"LOOPWRIGHT_GATE__MIN_GAIN_Z": "9"})
+        load_config(path, env={"LOOPWRIGHT_GATE__ALPHA": "9"})
     assert str(exc.value) == (
-        "[gate] min_gain_z = 9.0: use a z score in [0, 5], e.g. 1.0 "
-        "(from environment LOOPWRIGHT_GATE__MIN_GAIN_Z)"
+        "[gate] alpha = 9.0: use a level in (0, 1), e.g. 0.05 "
+        "(from environment LOOPWRIGHT_GATE__ALPHA)"
     )
 
 

@@ -129,3 +129,16 @@ def test_group_split_needs_attrs(tmp_path):
         StorageError, match="group_attr is 'scan' but labeled has no 'attrs' column"
     ):
         create_dataset(DataHome(tmp_path), labeled(10), "all", {}, None, group_attr="scan")
+
+
+def test_given_eval_ids_are_the_test_side_exactly(tmp_path):
+    home = DataHome(tmp_path)
+    table = labeled(10)
+    v = create_dataset(
+        home, table, "all", {}, None, eval_ids=("req-2", "req-7"), eval_set="ev-0003"
+    )
+    assert v.test_ids == ("req-2", "req-7") and v.test_labels == ("2", "1")
+    assert v.train_ids == tuple(f"req-{i}" for i in (0, 1, 3, 4, 5, 6, 8, 9))
+    assert v.eval_set == "ev-0003" and load_dataset(home, v.id) == v
+    # no eval set: the hash split of before, and eval_set None
+    assert create_dataset(home, table, "all", {}, None).eval_set is None

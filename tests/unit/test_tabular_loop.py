@@ -28,7 +28,12 @@ concept = 2
 
 
 @pytest.mark.slow
-def test_loop_beats_static_after_a_concept_switch(tmp_path):
+def test_tabular_loop_runs_and_the_gate_refuses_unproven_challengers(tmp_path):
+    """The second task runs the whole engine after a concept switch. Recovery is NOT reached
+    with the paired gate: measured (seed 3, alpha 0.1) every challenger is refused, either not
+    significantly better on the 20 newest eval rows (p 0.34-0.81) or breaking the task's
+    expectations the champion meets; the old margin gate promoted and reached 0.548 vs 0.481.
+    What must hold: labels are spent, retrains run, and nothing unproven is promoted."""
     path = tmp_path / "tabular-tiny-switch.toml"
     path.write_text(SCENARIO)
     runs = {
@@ -39,10 +44,12 @@ def test_loop_beats_static_after_a_concept_switch(tmp_path):
     # before the switch both serve the first champion: same model, same accuracy
     assert static["heldout_accuracy"][:2] == loop["heldout_accuracy"][:2]
     assert min(static["heldout_accuracy"][:2]) > 0.85
-    after_static = np.mean(static["heldout_accuracy"][-2:])
-    after_loop = np.mean(loop["heldout_accuracy"][-2:])
-    assert after_static < 0.6  # concept 2 disagrees with 0 on about half the applicants
-    # measured 0.548 vs 0.481 (seed 3): a partial recovery, see the H5 report; the oracle
-    # itself reaches only about 0.78 on tabular-switch with this loop config
-    assert after_loop > after_static + 0.05, (loop["promotions"], loop["refusals"])
+    assert np.mean(static["heldout_accuracy"][-2:]) < 0.6  # concept 2 disagrees with 0
     assert loop["labels_spent"] > 0 and static["labels_spent"] == 0
+    refused = {r["batch"] for r in loop["refusals"]}
+    assert len(loop["retrain_batches"]) >= 3 and set(loop["retrain_batches"]) == refused
+    for refusal in loop["refusals"]:  # each refusal says why, with the test's p or the rule
+        assert any("McNemar p = " in r or "expectation " in r for r in refusal["reasons"])
+    # no challenger promoted: the loop serves exactly the static champion's accuracy
+    assert loop["promotions"] == []
+    assert loop["heldout_accuracy"] == static["heldout_accuracy"]
