@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -167,14 +167,45 @@ def confidence_trigger(
 
 @dataclass(frozen=True)
 class Episode:
-    """A drift episode: opened when a rule fires, closed when the champion is back on track.
+    """The trigger's memory between checks (state `trigger_episode`).
 
+    A recovery episode: opened when a rule fires, closed when the champion is back on track
+    (`recovery_step`) or *settled* on evidence (`retrain.trigger_episode.settle_reason`).
     `baseline` is the mean validation confidence of the champion that served when the
     episode opened (the pre-drift level the loop is trying to get back to).
+
+    Back-off (`retrain.trigger_episode`): `refusals` counts the gate refusals since the last
+    promotion or drift onset, `refused` is the last refused challenger, `gates_seen` how many
+    `retrains` events were already counted. `onset_share` / `onset_champion`: the drift
+    verdict (share of drifted columns) that opened the episode, and about which champion.
+    `promoted`: a challenger was promoted since the episode opened. `settled`: the levels the
+    champion was accepted at when the episode ended on evidence (`accuracy`, `confidence`,
+    `reason`); while set, the level rules compare with them instead of the validation levels.
     """
 
     open: bool = False
     baseline: float | None = None
+    refusals: int = 0
+    refused: str | None = None
+    gates_seen: int = 0
+    onset_share: float | None = None
+    onset_champion: str | None = None
+    promoted: bool = False
+    settled: dict | None = None
+
+
+def closed(episode: Episode) -> Episode:
+    """The episode ended: no baseline, no onset, not settled; the back-off counters stay
+    (only a promotion or a new drift onset resets them)."""
+    return replace(
+        episode,
+        open=False,
+        baseline=None,
+        onset_share=None,
+        onset_champion=None,
+        promoted=False,
+        settled=None,
+    )
 
 
 def recovery_step(
@@ -193,26 +224,27 @@ def recovery_step(
     worse than the model was before the drift began (measured: the loop stalled at 59%
     after its first promotion). An episode stays open while the champion's mean confidence
     on recent traffic is more than `recovery_drop` below the baseline; each step of an open
-    episode fires kind "recovery" (retraining still waits for fresh labels).
-    `recovery_drop` <= 0 turns this off.
+    episode fires kind "recovery" (retraining still waits for fresh labels). A harder world
+    never gets back to the baseline: `retrain.trigger_episode.settle_reason` ends an episode
+    on other evidence. `recovery_drop` <= 0 turns this off.
 
     >>> fire = TriggerDecision(True, "drift", ("drift",), {})
     >>> quiet = TriggerDecision(False, "none", ("quiet",), {})
     >>> d, e = recovery_step(Episode(), fire, 0.95, 0.70, 400, 0.05)
-    >>> d.kind, e
-    ('drift', Episode(open=True, baseline=0.95))
+    >>> d.kind, e.open, e.baseline
+    ('drift', True, 0.95)
     >>> d, e = recovery_step(e, quiet, 0.80, 0.85, 400, 0.05)
     >>> d.fire, d.kind, e.open
     (True, 'recovery', True)
     >>> d, e = recovery_step(e, quiet, 0.93, 0.91, 400, 0.05)
-    >>> d.fire, e
-    (False, Episode(open=False, baseline=None))
+    >>> d.fire, e == Episode()
+    (False, True)
     """
     if recovery_drop <= 0:
-        return fired, Episode()
+        return fired, closed(episode)
     if fired.fire:
         baseline = episode.baseline if episode.open else champion_reference
-        return fired, Episode(open=baseline is not None, baseline=baseline)
+        return fired, replace(episode, open=baseline is not None, baseline=baseline)
     if not episode.open or episode.baseline is None or n_current < min_rows:
         return fired, episode
     gap = episode.baseline - current_confidence
@@ -228,7 +260,8 @@ def recovery_step(
             f"recovered: mean confidence {current_confidence:.3f} within {recovery_drop:.3f} "
             f"of {episode.baseline:.3f} before the drift"
         )
-        return TriggerDecision(False, fired.kind, (*fired.reasons, text), numbers), Episode()
+        decision = TriggerDecision(False, fired.kind, (*fired.reasons, text), numbers)
+        return decision, closed(episode)
     text = (
         f"recovering: mean confidence {current_confidence:.3f} on {n_current} recent rows, "
         f"{gap:.3f} below {episode.baseline:.3f} before the drift (> {recovery_drop:.3f})"

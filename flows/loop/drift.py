@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from curation.drift import ModelOutputs, compute_drift_streaming
 from flows.loop.drift_outcome import finish, waiting
-from flows.loop.drift_window import LOGGED, current_what, logged_outputs, windows
+from flows.loop.drift_window import LOGGED, champion_traffic, current_what, logged_outputs, windows
 from flows.loop.hints import NO_CHAMPION
 from storage.schemas import PREDICTION_SCHEMA
 
@@ -143,7 +143,11 @@ class Reference:
 
     def __init__(self, loop: Loop, champion: str) -> None:
         self.loop, self.champion = loop, champion
-        self.rows = with_inputs(reference_rows(loop, champion, loop.cfg.drift.reference_rows))
+        traffic = champion_traffic(loop, champion)  # None: its training rows (drift_window.py)
+        self.rows, self.what = traffic or (
+            with_inputs(reference_rows(loop, champion, loop.cfg.drift.reference_rows)),
+            "sample of the champion's training rows",
+        )
         self._scored: tuple[np.ndarray, ModelOutputs] | None = None
 
     def scored(self) -> tuple[np.ndarray, ModelOutputs]:
@@ -201,7 +205,7 @@ def check(loop: Loop) -> dict:
         "kind": "champion",
         "rows": ref.rows.num_rows,
         "rescored": ref.rows.num_rows,
-        "what": "sample of the champion's training rows",
+        "what": ref.what,
     }
     current = {"rows": window.rows, "rescored": sample.num_rows, "to": str(window.last_ts)}
     report = (ref_x, ref_out, lambda: feature_matrix(sample), cur_out)

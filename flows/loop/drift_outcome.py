@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from curation.drift_rules import report_due, shown_features
+from flows.loop.estimate import estimate, estimate_line
 from storage.state import read_state, write_state
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def finish(loop: Loop, now, run_id, result, champion, subject, reference, curren
         **latest_report(loop),
         "report_written": due,
         "report_why": why,
+        "estimate": estimate(loop, champion),  # label-free accuracy (flows/loop/estimate.py)
         "ts": now.isoformat(),
     }
     if loop.artifacts:
@@ -132,6 +134,7 @@ def markdown(verdict: dict) -> str:
         f"Predicted class: {pred['method']} {pred['score']:.3g} "
         f"(threshold {pred['threshold']}); mean confidence "
         f"{verdict['confidence_ref']:.3f} → {verdict['confidence_cur']:.3f}.",
+        f"Estimated accuracy without labels: {estimate_line(verdict)}.",
         report,
     ]
     return "\n".join(lines) + "\n"

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.drift import ModelOutputs
-from curation.drift_rules import reference_times
+from curation.drift_rules import reference_times, traffic_end
 from storage.schemas import PREDICTION_SCHEMA
 
 LOGGED = ("ts", "features", "pred", "confidence")
@@ -99,6 +99,38 @@ def windows(loop) -> Windows:
         ))  # fmt: skip
     current = {"start": end} if end is not None else {"exclude_model_version": version}
     return Windows(ref, current, what)
+
+
+def champion_traffic(loop, champion: str) -> tuple[pa.Table, str] | None:
+    """With `[drift] reference = "champion"` and `champion_reference = "traffic"`: the newest
+    `reference_rows` champion-role rows served before the end of the traffic the champion's
+    dataset holds (`curation.drift_rules.traffic_end`; seed rows are not traffic), with their inputs (the champion
+    re-scores them), and the reference in words. None (use its training rows) when asked for
+    its training rows, when its dataset holds no served row (a first model on seed rows), or
+    when fewer than min(reference_rows, window_rows) such rows exist."""
+    from flows.loop.card import rows_for
+    from retrain.dataset_policy import SEED_SOURCE
+    from storage.datasets import load_dataset
+
+    cfg = loop.cfg.drift
+    ds_id = loop.registry.meta(champion).get("dataset_version")
+    if cfg.champion_reference != "traffic" or not ds_id:
+        return None
+    ds = load_dataset(loop.home, ds_id)
+    held = rows_for(loop.queries.labeled_examples(), (*ds.train_ids, *ds.test_ids))
+    served = pc.fill_null(pc.not_equal(held.column("source"), SEED_SOURCE), True)
+    end = traffic_end(held.filter(served).column("ts").to_pylist())
+    if end is None:
+        return None
+    columns = ("request_id", "ts", "features", "input")
+    ref = as_table(loop.queries.window_batches(cfg.reference_rows, end=end, role="champion",
+                                               columns=columns))  # fmt: skip
+    if "input" in ref.column_names:
+        ref = ref.filter(pc.is_valid(ref.column("input")))
+    if "input" not in ref.column_names or ref.num_rows < min(cfg.reference_rows, cfg.window_rows):
+        return None
+    what = f"the {ref.num_rows} rows served before {end.isoformat()} (the newest in {ds_id})"
+    return ref, what
 
 
 def current_what(w: Windows) -> str:

@@ -46,6 +46,7 @@ ROUND_FIELDS = {  # the Round contract (docs/contracts.md, "Rounds")
     "labels_added",
     "rollout_decision",
     "canary_weight",
+    "estimate",
 }
 
 
@@ -135,12 +136,13 @@ def test_values_are_sane(doc):
 
 def test_configured_with_a_periodic_trigger_only(tmp_path):
     """`configured` is the loop as the config sets it: `every_rows` = one batch and every
-    other rule off gives a periodic trigger after each batch."""
+    other rule off gives a periodic trigger after each batch (with the back-off off: it holds
+    the schedule too after a refused retrain, docs/contracts.md "Back-off")."""
     cfg = write_config(
         tmp_path / "lw.toml",
         tmp_path / "home",
         trigger={"every_rows": 50, "on_performance": False, "on_confidence": False,
-                 "on_drift": False, "recovery_drop": 0.0},
+                 "on_drift": False, "recovery_drop": 0.0, "backoff": False},
     )  # fmt: skip
     d = bench(tmp_path, "--scenario", "scenarios/tiny.toml", "--policies", "configured", config=cfg)
     (run,) = d["runs"]

@@ -15,6 +15,7 @@ import flows.loop.drift as dc
 import flows.loop.drift_outcome as outcome
 from curation.drift import compute_drift
 from curation.drift_rules import DriftRules, report_due
+from evaluation.estimate import EstimateRules
 from flows.config import Config
 from flows.loop.engine import Loop
 from retrain.digits.data import split_digits
@@ -94,7 +95,13 @@ def runtime(world, tmp_path, **drift) -> tuple[Loop, Predictor]:
     for name in ("predictions", "seed", "labels", "datasets"):
         if not (home.root / name).exists():
             (home.root / name).symlink_to(logs.root / name)
-    cfg = replace(Config(), drift=replace(DriftRules(reference_rows=150, window_rows=200), **drift))
+    # the label-free estimate re-scores labeled rows too (its own tests: test_loop_estimate.py);
+    # off here, so the counts below are the drift check's own re-scoring
+    cfg = replace(
+        Config(),
+        drift=replace(DriftRules(reference_rows=150, window_rows=200), **drift),
+        estimate=EstimateRules(enabled=False),
+    )
     rt = Loop(cfg, home)
     predictor = Predictor()
     rt.__dict__["registry"] = Registry(ds_id)

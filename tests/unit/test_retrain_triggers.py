@@ -223,8 +223,14 @@ def test_assess_equals_the_old_evaluate_triggers_on_hand_made_evidence():
     ):  # fmt: skip
         rules = TriggerRules(every_rows=every, recovery_drop=rdrop, on_drift=on_drift)
         ev = _evidence(right, wrong, reference, conf, n_conf, drift, served)
-        new = assess(rules, ev, episode)
-        assert new == _old_evaluate_triggers(rules, ev, episode), (rules, ev, episode)
+        (d, e), (old_d, old_e) = (
+            assess(rules, ev, episode),
+            _old_evaluate_triggers(rules, ev, episode),
+        )
+        # without gate verdicts, settling and back-off never act: the same decision and episode
+        assert (d, e.open, e.baseline) == (old_d, old_e.open, old_e.baseline), (rules, ev, episode)
+        assert (e.refusals, e.settled, e.promoted) == (0, None, False)
+        new = (d, e)
         checked += 1
         fired += new[0].fire
     assert checked == 4 * 2 * 4 * 3 * 2 * 2 * 2 * 2 * 2 and 0 < fired < checked
@@ -240,7 +246,8 @@ def test_assess_values_on_one_case_by_hand():
     assert d.fire and d.kind == "performance+confidence+drift+periodic"
     assert d.numbers["performance"]["accuracy"] == 0.6
     assert d.numbers["confidence"]["drop"] == pytest.approx(0.25, abs=1e-6)
-    assert e == Episode(open=True, baseline=0.95)
+    # the drift verdict that opened the episode is remembered (a later one must go beyond it)
+    assert e == Episode(open=True, baseline=0.95, onset_share=0.6, onset_champion="v1")
     # every rule off: nothing fires, and with recovery off the episode closes
     off = TriggerRules(on_performance=False, on_confidence=False, on_drift=False, recovery_drop=0)
     d, e = assess(off, ev, Episode(open=True, baseline=0.97))
