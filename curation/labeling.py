@@ -96,6 +96,67 @@ def scores_text(probs: Sequence[float] | None, classes: Sequence[str], top: int 
     return "model: " + " · ".join(f"{classes[i]} {float(probs[i]):.2f}" for i in order)
 
 
+# Label Studio's queue order ("Uncertainty sampling": `/next` serves the lowest prediction
+# score first, among predictions of the project's `model_version`). Bands, lowest first:
+SAMPLING = "Uncertainty sampling"
+FEEDBACK_FIRST = -2.0  # a user's thumbs-down without a label: a known failure, first of all
+# `like:<id>` (a person asked for the neighbours of a known failure): [-1, 0], closest first;
+# uncertainty picks: (0, 1], most uncertain first; audit picks: a uniform draw inside the
+# uncertainty picks' range, seeded by the request id, so they are neither first nor last
+
+
+def _unit_hash(request_id: str) -> float:
+    """A stable uniform number in [0, 1) from the request id (not Python's salted hash)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"queue:{request_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def queue_scores(rows: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The pre-annotation `score` of each queued row (`request_id`, `reason`, curation
+    `score`) for Label Studio's uncertainty sampling, which serves the lowest first.
+
+    An uncertainty pick's curation score is "higher = more uncertain" (any strategy, entropy
+    too), so it maps to 1 / (1 + score); a `like:` pick's score is a cosine similarity;
+    `feedback` (thumbs-down) goes first.
+
+    >>> queue_scores([{"request_id": "u1", "reason": "uncertainty", "score": 1.0},
+    ...               {"request_id": "u2", "reason": "uncertainty", "score": 0.25},
+    ...               {"request_id": "f", "reason": "feedback", "score": None},
+    ...               {"request_id": "l", "reason": "like:r9", "score": 1.0}])
+    [0.5, 0.8, -2.0, -1.0]
+    """
+    unc = [1.0 / (1.0 + max(float(r["score"]), 0.0)) for r in rows
+           if r["reason"] == "uncertainty" and r.get("score") is not None]  # fmt: skip
+    lo, hi = (min(unc), max(unc)) if len(unc) > 1 and max(unc) > min(unc) else (0.0, 1.0)
+    out = []
+    for r in rows:
+        reason, score = str(r["reason"]), r.get("score")
+        if reason == "feedback":
+            out.append(FEEDBACK_FIRST)
+        elif reason.startswith("like:"):
+            sim = 0.0 if score is None else min(max(float(score), -1.0), 1.0)
+            out.append(-(1.0 + sim) / 2.0)
+        elif reason == "uncertainty" and score is not None:
+            out.append(1.0 / (1.0 + max(float(score), 0.0)))
+        else:  # audit (and anything unranked): a seeded uniform place in the range
+            out.append(lo + (hi - lo) * _unit_hash(str(r["request_id"])))
+    return out
+
+
+def queue_version(tasks: Sequence[LSTask]) -> str | None:
+    """The project's `model_version` for uncertainty sampling: that of the newest task that
+    has one (tasks come oldest queued first, so: the champion that made the latest picks).
+
+    >>> queue_version([LSTask("a", "x", "1", 0.2, "v1", "audit"),
+    ...                LSTask("b", "x", "1", 0.3, "v2", "audit")])
+    'v2'
+    """
+    versions = [t.model_version for t in tasks if t.model_version and t.pred_label is not None]
+    return versions[-1] if versions else None
+
+
 def annotator_email(name: str) -> str:
     """The e-mail a named annotator is recorded under (what an export's `annotator` holds).
 

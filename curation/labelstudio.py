@@ -27,6 +27,7 @@ from typing import Any, Self, TypeVar
 
 from curation.labeling import (
     FROM_NAME,
+    SAMPLING,
     TO_NAME,
     LabelStudioError,
     LSAnnotation,
@@ -35,6 +36,7 @@ from curation.labeling import (
     label_of,
     labeling_config,
     parse_export,
+    queue_version,
     task_payload,
 )
 
@@ -251,7 +253,31 @@ class LabelStudioAdapter:
                 relist = True
         if relist:
             existing = self.existing_request_ids(project_id)
+        version = queue_version(new)
+        if version is not None:  # the server accepts a version once predictions carry it
+            self.order_queue(project_id, version)
         return {t.request_id: existing[t.request_id] for t in tasks}
+
+    def order_queue(self, project_id: int, model_version: str) -> None:
+        """Let `/next` serve the lowest pre-annotation score first ("Uncertainty sampling"):
+        the import path sets each task's score from its curation score
+        (`curation.labeling.queue_scores`). Label Studio orders only the predictions of the
+        project's `model_version` (others come after, at random), so each import moves it
+        to the version of its newest task: the champion that made the latest picks. The
+        server refuses a version no prediction carries yet, so this follows the import (a
+        `/next` in between would get one task at random)."""
+        sdk = self._sdk()
+        self._call(
+            f"set the labeling queue order of project {project_id}",
+            lambda: sdk.projects.update(project_id, sampling=SAMPLING, model_version=model_version),
+        )
+
+    def queue_order(self, project_id: int) -> tuple[str | None, str | None]:
+        """The project's (sampling, model_version), as the server holds them."""
+        sdk = self._sdk()
+        p = self._call(f"read project {project_id}", lambda: sdk.projects.get(project_id))
+        sampling = getattr(p.sampling, "value", p.sampling)
+        return (None if sampling is None else str(sampling)), p.model_version
 
     def export_annotations(self, project_id: int) -> list[LSAnnotation]:
         """Every annotation of the project, sorted by annotation id; cancelled ones with label None."""

@@ -207,7 +207,8 @@ class Queries(CurationQueries):
                      p.pred = l.label AS correct
               FROM logged p JOIN latest l USING (request_id)
               WHERE EXISTS (SELECT 1 FROM queue q
-                            WHERE q.request_id = p.request_id AND q.reason = 'audit')
+                            WHERE q.request_id = p.request_id
+                              AND q.reason IN ('audit', 'random'))
                 AND ($mv IS NULL OR p.model_version = $mv)
               ORDER BY p.ts DESC, p.request_id DESC LIMIT $n
             )

@@ -18,7 +18,10 @@ from storage.schemas import QUEUE_SCHEMA
 
 __all__ = ["QUEUE_SCHEMA", "REASONS", "QueueLog"]
 
-REASONS = ("uncertainty", "audit")
+#: feedback: a user's thumbs-down, no label; random: a pick of curation strategy "random" (a
+#: uniform draw like the audit share, so unbiased too, but it trains: only `audit` is eval)
+REASONS = ("uncertainty", "audit", "random", "feedback")
+LIKE_PREFIX = "like:"  # `like:<request_id>`: a neighbour of a known failure (curate --like)
 
 
 def _per_row(values: Sequence | None, n: int, name: str) -> list:
@@ -61,9 +64,11 @@ class QueueLog:
         for rid, reason, task in zip(ids, reasons, task_ids, strict=True):
             if not isinstance(rid, str) or not rid.strip():
                 raise StorageError(f"request_id {rid!r} is empty: pass the prediction's request id")
-            if reason not in REASONS:
+            like = isinstance(reason, str) and reason.startswith(LIKE_PREFIX) and len(reason) > 5
+            if reason not in REASONS and not like:
                 raise StorageError(
-                    f"reason {reason!r} for request_id {rid!r} is unknown: use one of {list(REASONS)}"
+                    f"reason {reason!r} for request_id {rid!r} is unknown: use one of {list(REASONS)} "
+                    "or like:<request_id>"
                 )
             if task is not None and (not isinstance(task, int) or isinstance(task, bool)):
                 raise StorageError(f"ls_task_id for request_id {rid!r} is {task!r}: pass an int")

@@ -37,7 +37,7 @@ def arm_evidence(
             (PARTITION BY request_id ORDER BY ts DESC, file_index DESC, file_row_number DESC) = 1
         ),
         unbiased AS (
-          SELECT request_id FROM queue WHERE reason = 'audit'
+          SELECT request_id FROM queue WHERE reason IN ('audit', 'random')
           UNION
           SELECT request_id FROM labels WHERE source = 'feedback'
         )

@@ -119,9 +119,10 @@ def select_samples(loop: Loop, budget: int, seed: int, picks: pa.Table | None = 
             ids, columns=["request_id", "input", "input_uri"]
         ).to_pylist():
             shown_to_labeler(loop.task, row)
-    reasons = picks.column("reason").to_pylist()
-    # under strategy "random" every pick is a uniform draw, as unbiased as the audit share
-    queued_as = ["audit" if r == "random" else r for r in reasons]
+    # under strategy "random" every pick is a uniform draw: queued as `random`, read as
+    # unbiased by the accuracy estimates like `audit`, but trained on (only the audit share
+    # goes to the eval set, `[retrain] audit_to_eval`)
+    queued_as = picks.column("reason").to_pylist()
     if ids:
         QueueLog(loop.home, loop.queries).append(
             ids, queued_as, scores=picks.column("score").to_pylist()
@@ -132,12 +133,13 @@ def select_samples(loop: Loop, budget: int, seed: int, picks: pa.Table | None = 
         "selected": picks.num_rows,
         "uncertainty": queued_as.count("uncertainty"),
         "audit": queued_as.count("audit"),
+        "random": queued_as.count("random"),
     }
 
 
 def send_to_labelstudio(loop: Loop, project_id: int) -> dict:
     """Import every queued, unlabeled id the labeler does not hold yet."""
-    from curation.labeling import scores_text
+    from curation.labeling import queue_scores, scores_text
     from curation.labelstudio import LSTask
 
     queued = loop.queries.queued(unlabeled_only=True)
@@ -145,6 +147,8 @@ def send_to_labelstudio(loop: Loop, project_id: int) -> dict:
     with loop.labelstudio() as adapter:
         present = adapter.existing_request_ids(project_id)
         todo = [r for r in queued.to_pylist() if r["request_id"] not in present]
+        # the pre-annotation score orders the labelers' queue (lowest first): curation's
+        order = dict(zip((r["request_id"] for r in todo), queue_scores(todo), strict=True))
         tasks, unshowable = [], []
         for r in todo:
             try:
@@ -157,7 +161,7 @@ def send_to_labelstudio(loop: Loop, project_id: int) -> dict:
                     request_id=r["request_id"],
                     image=image,
                     pred_label=r["pred"],
-                    score=float(r["confidence"]) if r["confidence"] is not None else None,
+                    score=order[r["request_id"]],
                     model_version=r["model_version"],
                     reason=r["reason"],
                     extra={"scores": scores_text(r["probs"], classes)},

@@ -69,8 +69,8 @@ def test_queue_skips_ids_already_queued(tmp_path):
     assert queue.append(["r2", "r3"], "audit", ls_task_ids=[5, 6]) == 1
     assert queue.queued_ids() == {"r1", "r2", "r3"}
     assert Queries(home).pending_labels() == 3
-    with pytest.raises(StorageError, match="reason 'random' for request_id 'r9' is unknown"):
-        queue.append(["r9"], "random")
+    with pytest.raises(StorageError, match="reason 'randm' for request_id 'r9' is unknown"):
+        queue.append(["r9"], "randm")
     with pytest.raises(StorageError, match="ls_task_ids has 1 values for 2 request_ids"):
         queue.append(["r8", "r9"], "audit", ls_task_ids=[1])
 

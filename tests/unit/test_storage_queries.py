@@ -170,7 +170,8 @@ def test_audit_outcomes_compute_correct(home):
     log(home, ["r1", "r2"], p_a=0.9, version="v0001")  # pred a
     log(home, ["r3"], start=5, p_a=0.1, version="v0002")  # pred b
     log(home, ["r4"], start=6)
-    QueueLog(home).append(["r1", "r2", "r3", "r4"], ["audit", "audit", "audit", "uncertainty"])
+    # r2: a pick of strategy "random", as unbiased as the audit share
+    QueueLog(home).append(["r1", "r2", "r3", "r4"], ["audit", "random", "audit", "uncertainty"])
     label(home, "r1", "a")
     label(home, "r2", "b")
     label(home, "r3", "b")
