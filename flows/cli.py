@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from flows import cli_compact, cli_deploy, cli_ops, cli_predictions, cli_serving
+from flows import cli_compact, cli_curation, cli_deploy, cli_ops, cli_predictions, cli_serving
 from flows.cli_common import (
     ConfigOpt,
     HomeOpt,
@@ -32,6 +32,7 @@ from flows.cli_common import (
     run_flow,
 )
 from flows.cli_rollout import rollout_app
+from flows.cli_suite import suite_app
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -50,11 +51,18 @@ def curate(
         int | None, typer.Option(help="labels to ask for (default [curation] budget_per_batch)")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="seed of the random audit draw")] = None,
+    like: Annotated[
+        str | None, typer.Option("--like", help="send the rows nearest to this request id")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="with --like: how many neighbours")] = 10,
     config: ConfigOpt = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pick uncertain samples plus a random audit share and send them to Label Studio."""
+    if like is not None:  # similarity curation (flows/cli_curation.py)
+        cli_curation.curate_like(like, k, config, home, as_json)
+        return
     from flows.curate import curate_flow
 
     run_flow(curate_flow, config, home, as_json, budget=budget, seed=seed)
@@ -176,6 +184,7 @@ COMMANDS = {
     "seed": cli_predictions.seed,
     "score-batch": cli_predictions.score_batch,
     "log-predictions": cli_predictions.log_predictions,
+    "log-feedback": cli_curation.log_feedback,
     "drift-check": drift_check,
     "curate": curate,
     "sync-labels": sync_labels,
@@ -203,6 +212,7 @@ def _add_bench() -> None:
 
 
 app.add_typer(rollout_app, name="rollout", help="Roll a candidate out online.")
+app.add_typer(suite_app, name="suite", help="Named edge-case suites every report card runs.")
 _add_bench()
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ def status_table(info: dict) -> Table:
         if drift
         else "none yet",
     )
+    from flows.status import estimate_line
+
+    t.add_row("estimated accuracy", estimate_line(drift))
     trig = info["last_trigger"]
     t.add_row(
         "last trigger",

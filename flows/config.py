@@ -29,6 +29,7 @@ from typing import Any
 
 from curation.drift_rules import DriftRules
 from curation.rules import CurationRules
+from evaluation.estimate import EstimateRules
 from evaluation.gate import GateRules
 from evaluation.rollout import RolloutRules
 from flows.config_checks import ConfigError, check_driver_section, coerce
@@ -126,9 +127,31 @@ class DemoConfig:
     holdout_rows: int = 500
     # share of the simulated users who send the true class back (POST /v1/feedback; the
     # benchmark in process: the same requests, `flows.loop.feedback`)
-    feedback_share: float = 0.0
+    feedback_share: float = 0.3
+    # true: the demo runs with `[rollout] enabled = true` (every promotion through the
+    # rollout's steps), whatever `[rollout] enabled` says for the loop in general
+    rollout: bool = True
+    # the demo's rollout, sized for its traffic (200-row batches, 30 % feedback): one judged
+    # step at 25 % (50 canary rows, ~15 labels a batch), then 100 %. `[rollout]` keeps the
+    # built-in 5 -> 25 -> 50 -> 100 with 20 labels and 100 predictions per arm, which the
+    # demo's 10 batches could not walk through (`demo_environment` hands these to the stages)
+    rollout_steps: tuple[float, ...] = (25.0, 100.0)
+    rollout_min_labels: int = 10
+    rollout_min_predictions: int = 40
 
     def __post_init__(self) -> None:
+        if not isinstance(self.rollout, bool):
+            raise ValueError(f"[demo] rollout = {self.rollout!r}: use true or false")
+        try:  # the same checks as [rollout]'s, named after the [demo] keys
+            RolloutRules(steps=self.rollout_steps, min_labels=self.rollout_min_labels,
+                         min_predictions=self.rollout_min_predictions)  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(
+                str(exc)
+                .replace("[rollout] steps", "[demo] rollout_steps")
+                .replace("[rollout] min_labels", "[demo] rollout_min_labels")
+                .replace("[rollout] min_predictions", "[demo] rollout_min_predictions")
+            ) from None
         share = self.feedback_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise ValueError(f"[demo] feedback_share = {share!r}: use a share in [0, 1], e.g. 0.3")
@@ -151,6 +174,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     rollout: RolloutRules = field(default_factory=RolloutRules)
     serving: ServingConfig = field(default_factory=ServingConfig)  # `loopwright serve-model`
+    estimate: EstimateRules = field(default_factory=EstimateRules)  # label-free estimate
 
     @property
     def home_path(self) -> Path:

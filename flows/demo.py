@@ -193,7 +193,16 @@ def demo_flow(
     progress: bool = True,
     seed: int | None = None,
 ) -> dict:
-    """Bootstrap a champion, replay the scenario one round per batch, and summarise."""
+    """Bootstrap a champion, replay the scenario one round per batch, and summarise (with
+    the environment `[demo]` asks for, e.g. rollouts on: `demo_environment`)."""
+    from flows.config import load_config
+    from flows.demo_online import demo_environment, environment
+
+    with environment(demo_environment(load_config(config_path))):
+        return _replay(scenario_path, run_id, config_path, home, progress, seed)
+
+
+def _replay(scenario_path, run_id, config_path, home, progress, seed) -> dict:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from flows.config import load_config

@@ -9,6 +9,7 @@ whole batch). The server is stopped when the demo ends, also on an error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,6 +20,51 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+
+def demo_environment(cfg) -> dict[str, str]:
+    """The environment overrides the demo runs its stages (and the server) with.
+
+    Why the environment: every stage is its own Prefect flow run that reads the config
+    afresh (as a deployment does), so an override must reach each `load_config`, and the
+    server subprocess too. `[demo] rollout = true` turns `[rollout] enabled` on for the demo
+    only: the demo shows every promotion going through the rollout's steps, while the loop's
+    general default stays direct promotion (docs/contracts.md, "Rollout").
+
+    The rollout's sizing comes from `[demo] rollout_steps`, `rollout_min_labels` and
+    `rollout_min_predictions` (the demo's traffic is small); with `[rollout] enabled` already
+    true, the loop's own `[rollout]` is left as written.
+
+    >>> from flows.config import load_config
+    >>> demo_environment(load_config(overrides={"demo.rollout": True, "rollout.enabled": False}))
+    {'LOOPWRIGHT_ROLLOUT__ENABLED': 'true', 'LOOPWRIGHT_ROLLOUT__STEPS': '25.0,100.0', 'LOOPWRIGHT_ROLLOUT__MIN_LABELS': '10', 'LOOPWRIGHT_ROLLOUT__MIN_PREDICTIONS': '40'}
+    >>> demo_environment(load_config(overrides={"demo.rollout": False}))
+    {}
+    """
+    demo = cfg.demo
+    if not demo.rollout or cfg.rollout.enabled:
+        return {}
+    return {
+        "LOOPWRIGHT_ROLLOUT__ENABLED": "true",
+        "LOOPWRIGHT_ROLLOUT__STEPS": ",".join(str(float(s)) for s in demo.rollout_steps),
+        "LOOPWRIGHT_ROLLOUT__MIN_LABELS": str(demo.rollout_min_labels),
+        "LOOPWRIGHT_ROLLOUT__MIN_PREDICTIONS": str(demo.rollout_min_predictions),
+    }
+
+
+@contextlib.contextmanager
+def environment(overrides: dict[str, str]):
+    """`os.environ` with `overrides` while the block runs, restored after (also on errors)."""
+    before = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:

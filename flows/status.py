@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flows.loop.engine import Loop
+from flows.loop.estimate import estimate_line
 from flows.loop.hints import no_champion_hint
 from flows.loop.rollout import status as rollout_status
 from storage.routing import read_routing
 from storage.state import read_state
 
-__all__ = ["collect", "no_champion_hint"]
+__all__ = ["collect", "estimate_line", "no_champion_hint"]
 
 
 def collect(loop: Loop, history: int = 20) -> dict:
@@ -38,6 +39,7 @@ def collect(loop: Loop, history: int = 20) -> dict:
                 "report_html",
                 "ts",
                 "reason",
+                "estimate",
             )
         }
         if drift

@@ -16,13 +16,29 @@ def rollout_text(rnd) -> str:
     return f" │ rollout {rnd.rollout_decision} → canary at {rnd.canary_weight:.0%}"
 
 
+def canary_predictions(steps: list[dict]) -> int:
+    """Predictions the canary served over a rollout's analyses. Each analysis counts the
+    canary's rows since its step started, so the holds of one step count the same rows again:
+    only the last analysis of each step (a run of equal weights) is summed.
+
+    >>> canary_predictions([{"weight": 0.25, "exposure": 40}, {"weight": 0.25, "exposure": 90},
+    ...                     {"weight": 0.5, "exposure": 100}])
+    190
+    """
+    total = 0
+    for i, s in enumerate(steps):
+        if i + 1 == len(steps) or steps[i + 1]["weight"] != s["weight"]:
+            total += int(s.get("exposure") or 0)
+    return total
+
+
 def rollout_summary(home, served: int) -> list[dict]:
     """Each rollout's steps, decisions and exposure (canary predictions / all served)."""
     from flows.loop.rollout import status
 
     out = []
     for r in status(home)["history"]:
-        exposed = sum(int(s.get("exposure") or 0) for s in r["steps"])
+        exposed = canary_predictions(r["steps"])
         out.append(
             {
                 "candidate": r["candidate"],

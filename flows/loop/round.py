@@ -14,6 +14,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from flows.loop.estimate import accuracy_of
+
 
 @dataclass(frozen=True)
 class Round:
@@ -29,6 +31,8 @@ class Round:
     rollout_decision: str | None = None
     #: the canary's traffic share after the round (0.0: no canary)
     canary_weight: float = 0.0
+    #: the drift check's label-free accuracy estimate (None: none made; flows/loop/estimate.py)
+    estimate: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,5 +113,6 @@ def run_round(
         labels_added=int(synced.get("new_labels", 0)),
         rollout_decision=online.get("decision"),
         canary_weight=round(float(online.get("weight") or 0.0), 6),
+        estimate=accuracy_of(drift),
     )
     return RoundResult(rnd, scored, drift, curated, answered, synced, result, online)

@@ -69,8 +69,8 @@ def test_file_values_and_env_overrides(tmp_path):
         ),
         (
             "",
-            {"LOOPWRIGHT_GATE__TOLERANCE": "loose"},
-            "gate.tolerance (from environment LOOPWRIGHT_GATE__TOLERANCE)",
+            {"LOOPWRIGHT_GATE__SLICE_TOLERANCE": "loose"},
+            "gate.slice_tolerance (from environment LOOPWRIGHT_GATE__SLICE_TOLERANCE)",
         ),
         ("", {"LOOPWRIGHT_NOPE__X": "1"}, "unknown section 'nope'"),
         ("[drift\n", {}, "is not valid TOML"),

@@ -48,7 +48,13 @@ def test_simulated_feedback_answers_with_the_truth_and_names_bad_input():
 
 def online_loop(root: Path) -> tuple[Loop, object]:
     rollout = {"enabled": True, "steps": [50.0, 100.0], "min_predictions": 5, "min_labels": 3}
-    tables = {"demo": {"feedback_share": SHARE}, "rollout": {**rollout, "stats_url": "off"}}
+    # the gate off (it still reports): this world is too small for the gate's paired test to
+    # see a gain (3 vs 3 discordant rows), and what is tested here is the rollout after it
+    tables = {
+        "demo": {"feedback_share": SHARE},
+        "rollout": {**rollout, "stats_url": "off"},
+        "gate": {"enabled": False},
+    }
     return wine_loop(root, tables, artifacts=False)
 
 

@@ -37,8 +37,8 @@ def test_quoted_bool_and_float_in_the_file_are_errors(tmp_path):
     cfg = write_config(tmp_path / "a.toml", tmp_path / "h", trigger={"on_drift": "false"})
     with pytest.raises(ConfigError, match="trigger.on_drift .* got the string 'false'"):
         load_config(cfg, env={})
-    cfg = write_config(tmp_path / "b.toml", tmp_path / "h", gate={"tolerance": "0.01"})
-    with pytest.raises(ConfigError, match=r"gate.tolerance .* \(tolerance = 0.01\)"):
+    cfg = write_config(tmp_path / "b.toml", tmp_path / "h", gate={"slice_tolerance": "0.01"})
+    with pytest.raises(ConfigError, match=r"gate.slice_tolerance .* \(slice_tolerance = 0.01\)"):
         load_config(cfg, env={})
 
 
