@@ -45,18 +45,21 @@ $(LS_VENV)/.installed: scripts/labelstudio.sh
 demo: setup
 	$(VENV)/bin/loopwright demo $(ARGS)
 
-# the demo with every promotion rolled out online through serve-model (canary 20 -> 50 -> 100 %);
-# rollouts are opt-in until their cost on recovery is tuned (docs/examples/demo-online.toml)
-demo-online: setup
-	$(VENV)/bin/loopwright demo --config docs/examples/demo-online.toml $(ARGS)
+# `make demo` is online now (serve-model in front of the stream, every promotion rolled out:
+# [demo] rollout = true); demo-online is kept as an alias for earlier instructions
+demo-online: demo
 
 # Every test, in two runs: unit tests on 2 pytest-xdist workers (measured 243 s -> 91 s on
-# 2 cores), then integration and reliability in one process (their servers are started once
-# per session; on 2 workers they ran slower). Both run even when the first fails.
+# 2 cores), then integration and reliability on 2 workers too, by group (tests/conftest.py):
+# the demo run's tests on one worker, the Label Studio server's on one, each started once,
+# the two heaviest groups first, one per worker (--no-loadscope-reorder keeps that order).
+# Most of their time is one training or one server at a time: one process left a core idle.
+# Both runs run even when the first fails.
 test: setup
 	@status=0; \
 	$(VENV)/bin/pytest -q -n 2 $(PYTEST_ARGS) tests/unit || status=1; \
-	$(VENV)/bin/pytest -q --durations=15 $(PYTEST_ARGS) tests/integration tests/reliability || status=1; \
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 \
+	  $(PYTEST_ARGS) tests/integration tests/reliability || status=1; \
 	exit $$status
 
 test-unit: $(VENV)/.installed

@@ -17,6 +17,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def _curve(values: Sequence[float], name: str) -> list[float]:
     out = [float(v) for v in values]
@@ -180,3 +182,113 @@ def harmful(before: float, after: float, max_drop: float = 0.005) -> bool:
     (True, False)
     """
     return after < before - max_drop - 1e-12
+
+
+def paired_p_worse(b: int, c: int) -> float:
+    """One-sided exact McNemar p-value for "the new model is worse than the old one".
+
+    On a paired set (both models judged on the same images) only the discordant images tell
+    the models apart: `b` = images the old model got right and the new one wrong, `c` = the
+    reverse. If both were equally accurate each discordant image would fall either way with
+    probability 1/2, so p = P(X >= b) for X ~ Binomial(b + c, 1/2). Exact integer
+    arithmetic (no normal approximation: a few discordant images are common). No discordant
+    image: no evidence either way, p = 1. The same test as the gate's
+    (`evaluation.paired.mcnemar_better`, with the models' roles swapped): one definition.
+
+    >>> paired_p_worse(5, 0), paired_p_worse(3, 3), paired_p_worse(0, 0)
+    (0.03125, 0.65625, 1.0)
+    """
+    from evaluation.paired import mcnemar_better
+
+    for name, v in (("b", b), ("c", c)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+            raise ValueError(f"{name} = {v!r}: a count of discordant images must be an int >= 0")
+    return mcnemar_better(int(b), int(c))
+
+
+def harmful_promotion(
+    before: float, after: float, b: int, c: int, max_drop: float = 0.005, alpha: float = 0.05
+) -> bool:
+    """A promotion that did harm: held-out accuracy fell by more than `max_drop` (`harmful`)
+    AND the fall is significant on the paired held-out images (`paired_p_worse(b, c)` < alpha).
+
+    Why both: with 1,500 held-out images half a point is 7.5 images, within the noise of two
+    models that disagree on a hundred; the drop alone counts chance as harm.
+
+    >>> harmful_promotion(0.90, 0.894, b=12, c=3), harmful_promotion(0.90, 0.894, b=20, c=11)
+    (True, False)
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha = {alpha}: a significance level must lie in (0, 1), e.g. 0.05")
+    return harmful(before, after, max_drop) and paired_p_worse(b, c) < alpha
+
+
+def stable_batches(phases: Sequence[int], params: Sequence[object]) -> list[bool]:
+    """Per batch: does it lie in a stable phase, one whose drift parameters are the same at
+    every batch (`params[i]`: the scenario's data parameters of batch i)? A ramp
+    (rotation {start, end}, a gradual concept change) varies within its phase: not stable.
+
+    >>> stable_batches([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 3, 3])
+    [True, True, False, False, True, True]
+    """
+    if len(phases) != len(params):
+        raise ValueError(
+            f"{len(phases)} phase indices, {len(params)} parameter sets: one of each per batch"
+        )
+    first: dict[int, object] = {}
+    varies: set[int] = set()
+    for ph, p in zip(phases, params, strict=True):
+        if ph not in first:
+            first[ph] = p
+        elif p != first[ph]:
+            varies.add(ph)
+    return [ph not in varies for ph in phases]
+
+
+def retrains_after_recovery(
+    retrain_batches: Sequence[int], stable: Sequence[bool], recovered_at: int | None
+) -> float | None:
+    """Retrains per 10 batches of a stable phase from the batch at which accuracy recovered
+    (`recovered_at` = onset + `batches_to_recover`) to the end: compute spent once the loop
+    should have settled. None when it never recovered, or no stable batch follows recovery.
+
+    >>> retrains_after_recovery([3, 6, 7, 9], [False] * 5 + [True] * 5, recovered_at=4)
+    6.0
+    """
+    if recovered_at is None:
+        return None
+    counted = [i for i in range(max(int(recovered_at), 0), len(stable)) if stable[i]]
+    if not counted:
+        return None
+    retrained = set(int(b) for b in retrain_batches)
+    return 10.0 * sum(1 for i in counted if i in retrained) / len(counted)
+
+
+def triggers_per_100(trigger_batches: Sequence[int], n_batches: int, onset: int | None):
+    """Triggers per 100 batches over the whole stream of a scenario without drift (every one
+    is a false alarm); None on a drifting scenario (see `false_triggers`, `detection_delay`).
+
+    >>> triggers_per_100([4, 50], 120, onset=None), triggers_per_100([4], 30, onset=5)
+    (1.6666666666666667, None)
+    """
+    if onset is not None:
+        return None
+    if n_batches < 1:
+        raise ValueError(f"n_batches = {n_batches}: a stream has at least one batch")
+    return 100.0 * len(trigger_batches) / n_batches
+
+
+def estimate_mae(estimates: Sequence[float | None], acc: Sequence[float]) -> float | None:
+    """Mean |label-free estimate - true accuracy| in points over the batches with an estimate
+    (None where the loop had none yet, e.g. too few audit labels to calibrate); None, never
+    0, when no batch has one.
+
+    >>> estimate_mae([None, 0.75, 0.5], [0.5, 0.875, 0.5])
+    6.25
+    """
+    if len(estimates) != len(acc):
+        raise ValueError(f"{len(estimates)} estimates, {len(acc)} accuracies: one per batch")
+    pairs = [(float(e), float(a)) for e, a in zip(estimates, acc, strict=True) if e is not None]
+    if not pairs:
+        return None
+    return 100.0 * sum(abs(e - a) for e, a in pairs) / len(pairs)

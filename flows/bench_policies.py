@@ -18,11 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("configured", "static", "oracle", "periodic-random", "loop-random", "loop-uncertainty")
+KINDS = (
+    "configured", "static", "oracle", "periodic-random", "loop-random", "loop-uncertainty",
+    "online",
+)  # fmt: skip
 #: kinds whose budget is part of the name (`loop-uncertainty@20`)
 BUDGETED = ("periodic-random", "loop-random", "loop-uncertainty")
 #: kinds that retrain through loopwright's triggers and gate (detection delay, false triggers)
-GATED = ("configured", "loop-random", "loop-uncertainty")
+GATED = ("configured", "loop-random", "loop-uncertainty", "online")
 #: periodic-random retrains after the champion served this many batches
 PERIODIC_BATCHES = 5
 
@@ -35,6 +38,10 @@ TRIGGERS_OFF: dict[str, object] = {
 }
 #: what every benchmark job adds, none of it a decision: no Evidently HTML report
 BENCH_OVERRIDES: dict[str, object] = {"drift.html_report": "never"}
+#: the policies that compare label budgets spent in Label Studio get no simulated user
+#: feedback (the shipped `[demo] feedback_share` is the online demo's); `configured` keeps
+#: the config's share (it is what `loopwright demo` runs), `online` sets its own
+NO_FEEDBACK: dict[str, object] = {"demo.feedback_share": 0.0}
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,27 @@ def configured() -> Policy:
     return Policy("configured", None, {})
 
 
+#: the online policy's changes: every gate pass rolled out (in process: no serving stats),
+#: with the demo's share of users answering (the labels a rollout step judges on)
+ONLINE_OVERRIDES: dict[str, object] = {
+    "rollout.enabled": True,
+    "rollout.stats_url": "off",
+    "demo.feedback_share": 0.3,
+}
+
+
+def online() -> Policy:
+    """The configured loop with rollouts on: a candidate the gate passes serves as canary
+    through `[rollout] steps` before it is champion (`flows/bench_online.py` runs it)."""
+    return Policy("online", None, dict(ONLINE_OVERRIDES))
+
+
 def static() -> Policy:
     """The first champion, never retrained: no labels, no trigger."""
     return Policy(
-        "static", 0, {"curation.budget_per_batch": 0, **TRIGGERS_OFF, "trigger.every_rows": 0}
+        "static",
+        0,
+        {"curation.budget_per_batch": 0, **TRIGGERS_OFF, "trigger.every_rows": 0, **NO_FEEDBACK},
     )
 
 
@@ -80,6 +104,7 @@ def oracle(batch_size: int) -> Policy:
             **TRIGGERS_OFF,
             "trigger.every_rows": batch_size,
             "gate.enabled": False,
+            **NO_FEEDBACK,
         },
     )
 
@@ -96,6 +121,7 @@ def periodic_random(budget: int, batch_size: int) -> Policy:
             **TRIGGERS_OFF,
             "trigger.every_rows": PERIODIC_BATCHES * batch_size,
             "gate.enabled": False,
+            **NO_FEEDBACK,
         },
     )
 
@@ -105,13 +131,13 @@ def loop_random(budget: int) -> Policy:
     return Policy(
         "loop-random",
         budget,
-        {"curation.budget_per_batch": budget, "curation.strategy": "random"},
+        {"curation.budget_per_batch": budget, "curation.strategy": "random", **NO_FEEDBACK},
     )
 
 
 def loop_uncertainty(budget: int) -> Policy:
     """loopwright as configured (its `[curation] strategy` and audit), at `budget` labels."""
-    return Policy("loop-uncertainty", budget, {"curation.budget_per_batch": budget})
+    return Policy("loop-uncertainty", budget, {"curation.budget_per_batch": budget, **NO_FEEDBACK})
 
 
 def parse_policy(name: str, batch_size: int) -> Policy:
@@ -122,7 +148,8 @@ def parse_policy(name: str, batch_size: int) -> Policy:
     if kind not in BUDGETED:
         if budget:
             raise ValueError(f"policy {name!r}: {kind} takes no budget; write {kind!r}")
-        return {"configured": configured, "static": static}.get(kind, lambda: oracle(batch_size))()
+        named = {"configured": configured, "static": static, "online": online}
+        return named.get(kind, lambda: oracle(batch_size))()
     if not budget.isdigit() or int(budget) < 1:
         raise ValueError(
             f"policy {name!r}: {kind} needs a budget of labels per batch >= 1, e.g. '{kind}@20'"
@@ -156,7 +183,8 @@ def select_policies(
         return base
     out: list[Policy] = []
     for w in wanted:
-        picked = [p for p in base if p.kind == w] if w in KINDS else [parse_policy(w, batch_size)]
+        picked = [p for p in base if p.kind == w] if w in KINDS else []
+        picked = picked or [parse_policy(w, batch_size)]  # `online`: not in the default set
         out += [p for p in picked if p.name not in {q.name for q in out}]
     return out
 

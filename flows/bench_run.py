@@ -5,7 +5,9 @@ Why the engine and nothing else: a job is `run_round(loop, ...)` once per batch 
 with the Prefect flows, so `configured` decides exactly as the demo does and every other
 policy is the same loop with other config values (`flows/bench_policies.py`). What the job
 adds is observation only, never a decision: the champion's accuracy on each batch before its
-labels exist, on the simulation's held-out set, and the held-out change of each promotion.
+labels exist, on the simulation's held-out set, and the held-out change of each promotion
+(by the gate at once, or by a rollout reaching 100 % rounds later) with the discordant counts
+of the paired test over the held-out images (`promotion_record`).
 
 Speed: the world (traffic, truth, held-out sets) is the task simulation's, cached per
 process; the first champion depends only on the seed rows, `[retrain]`, `[gate]` and the
@@ -119,8 +121,9 @@ def _bootstrap_key(job: Job) -> str:
     kept = {
         k: v
         for k, v in sorted(job.policy.overrides.items())
-        if k.split(".")[0] in BOOTSTRAP_SECTIONS and k != "gate.enabled"
-    }
+        if k.split(".")[0] in BOOTSTRAP_SECTIONS
+        and k not in ("gate.enabled", "demo.feedback_share")
+    }  # the first champion is fit before any gate or user feedback
     return json.dumps([job.root, job.scenario, job.seed, job.config, kept], default=str)
 
 
@@ -168,9 +171,32 @@ def _labeler(job: Job) -> Callable[[], object]:
     return job.labelstudio.adapter
 
 
+def correct(predict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per row: is its most probable class the true one (the paired held-out tests need it)."""
+    return np.asarray(predict(x)).argmax(axis=1) == np.asarray(y)
+
+
 def accuracy(predict, x: np.ndarray, y: np.ndarray) -> float:
     """Share of rows whose most probable class is the true one."""
-    return float((np.asarray(predict(x)).argmax(axis=1) == np.asarray(y)).mean())
+    return float(correct(predict, x, y).mean())
+
+
+def promotion_record(batch: int, old: np.ndarray, new: np.ndarray, how: str, why) -> dict:
+    """A promotion as the bench keeps it: held-out accuracy of the old and the new champion
+    and the discordant counts of the paired test (`b`: images old right and new wrong, `c`:
+    the reverse), not the vectors. `how`: "gate" (promoted at once) or "rollout" (a canary
+    that reached 100 %)."""
+    before, after = float(old.mean()), float(new.mean())
+    return {
+        "batch": batch,
+        "heldout_before": before,
+        "heldout_after": after,
+        "delta": after - before,
+        "b": int((old & ~new).sum()),
+        "c": int((~old & new).sum()),
+        "via": how,
+        "reasons": list(why),
+    }
 
 
 def gate_reasons(gate: dict | None) -> list[str]:
@@ -256,7 +282,7 @@ def observe(loop, world, job: Job) -> dict:
     """`run_round` per batch, with the bench's observations around it (JSON-able run dict)."""
     policy = job.policy
     acc, hacc, cum, kinds, triggers, retrains = [], [], [], [], [], []
-    promotions, refusals, rounds, phases, degraded = [], [], [], [], []
+    promotions, refusals, rounds, phases, degraded, rollouts = [], [], [], [], [], []
     total, fit_s = 0, 0.0
     for i in range(world.n_batches):
         champion = loop.registry.get("champion")  # the model that serves batch i
@@ -267,7 +293,8 @@ def observe(loop, world, job: Job) -> dict:
         x = loop.decode_inputs(table.column("input").to_pylist())
         acc.append(accuracy(predict, x, world.labels(i)))
         hx, hy = world.heldout(i)
-        hacc.append(accuracy(predict, hx, hy))
+        old_right = correct(predict, hx, hy)
+        hacc.append(float(old_right.mean()))
         phases.append(int(world.phase(i)))
         ids = table.column("request_id").to_pylist()  # the demo's users answer the same
         said = simulated_feedback(ids, world.truth, loop.cfg.demo.feedback_share)
@@ -279,27 +306,24 @@ def observe(loop, world, job: Job) -> dict:
         if r.trigger_fired:
             triggers.append(i)
             kinds.append(r.trigger_kind)
-        if not r.retrained:
-            continue
-        retrains.append(i)
-        fit_s += float(loop.registry.meta(result["challenger"]).get("train", {}).get("seconds", 0))
-        why = gate_reasons(result.get("gate"))
-        if len(degraded) < job.degraded_checks:
-            scratch = Path(str(loop.home.root) + "-degraded")
-            degraded.append(degraded_check(loop, result, i, scratch))
-        if not r.promoted:
-            refusals.append({"batch": i, "reasons": why})
-            continue
-        after = accuracy(loop.predictor(loop.registry.get("champion")), hx, hy)
-        promotions.append(
-            {
-                "batch": i,
-                "heldout_before": hacc[-1],
-                "heldout_after": after,
-                "delta": after - hacc[-1],
-                "reasons": why,
-            }
-        )
+        if r.rollout_decision is not None:
+            rollouts.append({"batch": i, "decision": r.rollout_decision})
+        why = gate_reasons(result.get("gate")) if r.retrained else []
+        if r.retrained:
+            retrains.append(i)
+            meta = loop.registry.meta(result["challenger"])
+            fit_s += float(meta.get("train", {}).get("seconds", 0))
+            if len(degraded) < job.degraded_checks:
+                scratch = Path(str(loop.home.root) + "-degraded")
+                degraded.append(degraded_check(loop, result, i, scratch))
+            # a refusal: not promoted and no rollout started for it ([rollout] enabled: the
+            # candidate goes on as a canary, promoted, if ever, at a later round)
+            if not r.promoted and r.rollout_decision != "started":
+                refusals.append({"batch": i, "reasons": why})
+        if r.promoted:  # by the gate at once, or by a rollout reaching 100 % (any round)
+            new_right = correct(loop.predictor(loop.registry.get("champion")), hx, hy)
+            how = "gate" if result.get("promoted") else "rollout"
+            promotions.append(promotion_record(i, old_right, new_right, how, why))
     return {
         "policy": policy.name,
         "kind": policy.kind,
@@ -319,6 +343,7 @@ def observe(loop, world, job: Job) -> dict:
         "retrain_batches": retrains,
         "promotions": promotions,
         "refusals": refusals,
+        "rollouts": rollouts,
         "degraded": degraded,
         "fit_seconds": round(fit_s, 2),
         "rounds": rounds,

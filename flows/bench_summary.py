@@ -8,6 +8,7 @@ task's simulation, phases and held-out sizes from the runs.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 
@@ -28,13 +29,32 @@ def _median(values: list) -> float | None:
     return None if not np.isfinite(m) else float(m)
 
 
-def _run_metrics(run: dict, oracle: dict | None, onset: int | None, n: int) -> dict:
+def _harm(promotions: list[dict]) -> int | None:
+    """Harmful promotions (a drop > 0.5 point, significant on the paired held-out images);
+    None when a promotion lacks its discordant counts (runs from before they were kept)."""
+    if any("b" not in p or "c" not in p for p in promotions):
+        return None
+    return sum(
+        bm.harmful_promotion(p["heldout_before"], p["heldout_after"], p["b"], p["c"])
+        for p in promotions
+    )
+
+
+def _run_metrics(
+    run: dict, oracle: dict | None, onset: int | None, n: int, stable: list[bool] | None = None
+) -> dict:
     auc = bm.curve_auc(run["accuracy"], onset)
     if oracle is None:  # a run without the oracle policy: ratios to it are unknown
         oracle = {"accuracy": [math.nan], "heldout_accuracy": [math.nan], "labels_spent": 0}
     oauc = _auc_or_nan(oracle["accuracy"], onset)
     gated = run["kind"] in GATED
     deltas = [p["delta"] for p in run["promotions"]]
+    recover = (
+        None
+        if math.isnan(oauc)
+        else bm.batches_to_recover(run["accuracy"], oracle["accuracy"], onset)
+    )
+    estimates = [rd.get("estimate") for rd in run.get("rounds", [])]
     out = {
         "auc": auc,
         "heldout_auc": bm.curve_auc(run["heldout_accuracy"], onset),
@@ -45,21 +65,38 @@ def _run_metrics(run: dict, oracle: dict | None, onset: int | None, n: int) -> d
         "label_share_vs_oracle": run["labels_spent"] / max(oracle["labels_spent"], 1),
         "n_triggers": len(run["trigger_batches"]),
         "triggers_per_100_batches": 100.0 * len(run["trigger_batches"]) / n,
+        "triggers": bm.triggers_per_100(run["trigger_batches"], n, onset),
         "n_retrains": len(run["retrain_batches"]),
         "n_promotions": len(run["promotions"]),
         "false_triggers": bm.false_triggers(run["trigger_batches"], onset) if gated else None,
         "detection_delay": bm.detection_delay(run["trigger_batches"], onset) if gated else None,
-        "batches_to_recover": None
-        if math.isnan(oauc)
-        else bm.batches_to_recover(run["accuracy"], oracle["accuracy"], onset),
-        "harmful_promotions": sum(
+        "batches_to_recover": recover,
+        "retrains_after_recovery": None
+        if stable is None or recover is None or onset is None
+        else bm.retrains_after_recovery(run["retrain_batches"], stable, onset + recover),
+        "harmful_promotions": _harm(run["promotions"]),
+        "drops_over_half_point": sum(
             bm.harmful(p["heldout_before"], p["heldout_after"]) for p in run["promotions"]
         ),
+        "estimate_mae": bm.estimate_mae(estimates, run["accuracy"])
+        if len(estimates) == len(run["accuracy"])
+        else None,
         "worst_promotion_delta": min(deltas) if deltas else None,
         "degraded_offered": len(run["degraded"]),
         "degraded_promoted": sum(d["promoted"] for d in run["degraded"]),
     }
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
+
+
+def stable_of(sc) -> list[bool] | None:
+    """Per batch of scenario `sc`: in a stable phase (drift parameters constant over the
+    phase: `bm.stable_batches`)? None when the task's scenario cannot say its parameters."""
+    n = sc.n_batches
+    try:
+        params = [sc.params_at(i).data_params() for i in range(n)]
+    except AttributeError:
+        return None
+    return bm.stable_batches([sc.locate(i)[0] for i in range(n)], params)
 
 
 def _auc_or_nan(acc: list[float], onset: int | None) -> float:
@@ -144,19 +181,22 @@ def summarise(
 ) -> dict:
     sc = load_scenario(cfg, path)
     onset, n = sc.onset_batch, sc.n_batches
+    stable = stable_of(sc)
     by_seed: dict[int, dict[str, dict]] = {s: {} for s in seeds}
     for r in results:
         by_seed[r["seed"]][r["policy"]] = {"run": r}
     for runs in by_seed.values():
         for v in runs.values():
             oracle = runs["oracle"]["run"] if "oracle" in runs else None
-            v["metrics"] = _run_metrics(v["run"], oracle, onset, n)
+            v["metrics"] = _run_metrics(v["run"], oracle, onset, n, stable)
     phases = phase_spans(results[0]["phases"], sc) if results else []
     out_policies = {}
     for p in policies:
         runs = [by_seed[s][p.name] for s in seeds]
         keys = runs[0]["metrics"].keys()
         med = {k: _median([r["metrics"][k] for r in runs]) for k in keys}
+        # the issues' names (a run's own `promotions` is its list of promotions)
+        med["labels"], med["promotions"] = med["labels_spent"], med["n_promotions"]
         for curve in ("accuracy", "heldout_accuracy", "labels_cumulative"):
             med[curve] = np.median([r["run"][curve] for r in runs], axis=0).round(4).tolist()
         first = runs[0]["run"]
@@ -189,6 +229,9 @@ def summarise(
             "batch_size": sc.batch_size,
             "onset_batch": onset,
             "phases": phases,
+            # per batch: in a stable phase (constant drift parameters), where
+            # `retrains_after_recovery` counts
+            "stable": stable,
         },
         "seeds": seeds,
         "heldout": {
@@ -271,7 +314,8 @@ def goals(doc: dict) -> dict:
         "measured": f"{promoted} promoted of {offered} offered",
         "met": promoted == 0,
     }
-    harm = sum(s["harmful_promotions"] for v in gated for s in v["seeds"])
+    harms = [s["harmful_promotions"] for v in gated for s in v["seeds"]]
+    drops = sum(s["drops_over_half_point"] for v in gated for s in v["seeds"])
     total = sum(s["n_promotions"] for v in gated for s in v["seeds"])
     worst = [
         s["worst_promotion_delta"]
@@ -279,9 +323,66 @@ def goals(doc: dict) -> dict:
         for s in v["seeds"]
         if s["worst_promotion_delta"] is not None
     ]
+    known = None if any(h is None for h in harms) else sum(harms)
     g["no_harmful_promotion"] = {
-        "measured": f"{harm} of {total} gated promotions lowered held-out accuracy by > 0.5 pt",
+        "measured": f"{'unknown' if known is None else known} of {total} gated promotions "
+        "lowered held-out accuracy by > 0.5 pt significantly (one-sided exact McNemar, "
+        f"p < 0.05); {drops} by > 0.5 pt at all",
         "worst_delta": min(worst) if worst else None,
-        "met": harm == 0,
+        "met": None if known is None else known == 0,  # None: runs without paired counts
     }
+    if main:
+        mh = [s["harmful_promotions"] for v in main for s in v["seeds"]]
+        g["harmful_promotions_loop_uncertainty"] = {
+            "measured": None if any(h is None for h in mh) else sum(mh),
+            "goal": "0",
+            "met": None if any(h is None for h in mh) else all(h == 0 for h in mh),
+        }
+        settle = [v["median"]["retrains_after_recovery"] for v in main]
+        if onset is not None:
+            g["retrains_after_recovery"] = {
+                "measured": settle,
+                "goal": "<= 1 per 10 stable batches after recovery",
+                "met": all(x is not None and x <= 1 for x in settle),
+            }
     return g
+
+
+def read_runs_log(path) -> list[dict]:
+    """The runs of a `bench loop` runs log (`<json>.runs.jsonl`, one {"key", "run"} a line),
+    the last of each (seed, policy) kept: what a resumed benchmark would reuse."""
+    from pathlib import Path
+
+    runs: dict[tuple[int, str], dict] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)["run"]
+            runs[(r["seed"], r["policy"])] = r
+    return list(runs.values())
+
+
+def policies_of(runs: list[dict]) -> list[Policy]:
+    """The policies the runs ran, in order of first appearance (from each run's kind,
+    budget and overrides: the same `Policy` the benchmark made)."""
+    out: dict[str, Policy] = {}
+    for r in runs:
+        p = Policy(r["kind"], r["budget"], dict(r["overrides"]))
+        if p.name != r["policy"]:
+            raise ValueError(f"run {r['policy']!r} (seed {r['seed']}) reads back as {p.name!r}")
+        out.setdefault(p.name, p)
+    return list(out.values())
+
+
+def complete_seeds(runs: list[dict], policies: list[Policy]) -> list[int]:
+    """Seeds for which every policy has a run (a summary compares policies on the same seeds).
+
+    >>> complete_seeds([{"seed": 1, "policy": "static"}, {"seed": 2, "policy": "static"},
+    ...                 {"seed": 2, "policy": "oracle"}],
+    ...                [Policy("static", 0), Policy("oracle", None)])
+    [2]
+    """
+    have: dict[int, set[str]] = {}
+    for r in runs:
+        have.setdefault(r["seed"], set()).add(r["policy"])
+    names = {p.name for p in policies}
+    return sorted(s for s, got in have.items() if names <= got)

@@ -13,24 +13,67 @@ from tests.support import DemoRun, LSServer, run_demo, start_ls_server
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+#: Groups that share a costly session resource, heaviest first: pytest-xdist hands them out
+#: in this order (`--no-loadscope-reorder`), so that the two longest start at once on the two
+#: workers instead of one of them trailing at the end.
+SHARED_GROUPS = ("demo", "labelstudio")
+
+
+def _shared_group(item: pytest.Item) -> str | None:
+    if "demo_run" in item.fixturenames:
+        return "demo"
+    if "ls_server" in item.fixturenames:
+        return "labelstudio"
+    return None
+
+
+def _tag_node_id(item: pytest.Item, group: str) -> None:
+    """Give the item the node id `--dist loadgroup` schedules by (`<id>@<group>`).
+
+    Why here: pytest-xdist 3.8 appends the group to `item._nodeid`, which pytest 9.2 no longer
+    reads (the id is `item._id`), so every group was silently ignored and a group's tests were
+    spread over both workers (the demo ran twice). pytest-xdist's own tagging, if it works
+    again one day, then adds a second `@<group>`; the scheduler keeps the last one."""
+    nodeid = f"{item.nodeid}@{group}"
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep tests that share a costly session resource on one pytest-xdist worker, so that
-    each starts once: every test of the demo run in group "demo", every Label Studio test in
-    group "labelstudio". Other integration and reliability tests run with their module (its
-    fixtures and ordered stories stay together); unit tests go wherever a worker is free."""
+    each starts once: every module with a test of the demo run in group "demo", every module
+    with a Label Studio test in group "labelstudio". A whole module joins its group, so its
+    module fixtures are built once and its ordered stories stay in order; other integration
+    and reliability modules are a group each; unit tests go wherever a worker is free.
+    Then the shared groups move to the front (a stable sort: order within a group is kept),
+    so that they start first, one per worker."""
+    module_group: dict[str, str] = {}
     for item in items:
-        if item.get_closest_marker("xdist_group"):
+        group = _shared_group(item)
+        key = str(item.path)
+        if group and module_group.get(key) != "demo":  # a demo module stays with the demo
+            module_group[key] = group
+    for item in items:
+        if item.get_closest_marker("xdist_group") or "unit" in item.path.parts:
             continue
-        if "demo_run" in item.fixturenames:
-            group = "demo"
-        elif "ls_server" in item.fixturenames:
-            group = "labelstudio"
-        elif "unit" in item.path.parts:
-            continue
-        else:
-            group = item.module.__name__ if item.module else item.path.name
+        group = module_group.get(str(item.path)) or (
+            item.module.__name__ if item.module else item.path.name
+        )
         item.add_marker(pytest.mark.xdist_group(group))
+        if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
+            _tag_node_id(item, group)
+
+    def rank(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("xdist_group")
+        name = (marker.kwargs.get("name") or (marker.args or [""])[0]) if marker else ""
+        return SHARED_GROUPS.index(name) if name in SHARED_GROUPS else len(SHARED_GROUPS)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from tests.support import run_loopwright
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROUND_KEYS = {"batch", "trigger_fired", "trigger_kind", "retrained", "promoted", "labels_added",
-              "rollout_decision", "canary_weight"}  # fmt: skip
+              "rollout_decision", "canary_weight", "estimate"}  # fmt: skip
 
 
 def test_demo_and_bench_decide_alike(demo_run, tmp_path):

@@ -97,17 +97,35 @@ def log_digits(cfg: Path, n: int, prefix: str = "p", model_version: str = "v0001
     return ids
 
 
-@pytest.fixture(scope="session")
-def champion_template(tmp_path_factory, prefect_harness) -> Path:
-    """A data home whose champion v0001 was trained by `retrain` on 300 seed digits (once per
-    session); tests work on copies (`clone_home`)."""
+def train_champion(root: Path) -> Path:
+    """A data home under `root` whose champion v0001 was trained by `retrain` on 300 seed
+    digits."""
     from flows.retrain import retrain_flow
 
-    root = tmp_path_factory.mktemp("champion-template")
     cfg = write_config(root / "loopwright.toml", root / "home")
     seed_home(cfg)
     out = retrain_flow(force=True, reason="first champion", config_path=str(cfg))
     assert out["promoted"] and out["champion"] == "v0001", out["gate"]["reasons"]
+    return root / "home"
+
+
+@pytest.fixture(scope="session")
+def champion_template(tmp_path_factory, prefect_harness) -> Path:
+    """A data home whose champion v0001 was trained by `retrain` on 300 seed digits, once per
+    run: under pytest-xdist the first worker to need it trains it in the run's shared temp
+    dir (under a file lock) and the others wait and read it, instead of training it again.
+    Tests work on copies (`clone_home`); none may change the template."""
+    from filelock import FileLock
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return train_champion(tmp_path_factory.mktemp("champion-template"))
+    root = tmp_path_factory.getbasetemp().parent / "champion-template"  # the run's, shared
+    with FileLock(f"{root}.lock"):
+        if not (root / "trained").exists():
+            shutil.rmtree(root, ignore_errors=True)  # a half-trained one from a killed worker
+            root.mkdir()
+            train_champion(root)
+            (root / "trained").touch()
     return root / "home"
 
 

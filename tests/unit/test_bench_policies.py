@@ -73,7 +73,11 @@ def test_unknown_key_is_an_error_naming_the_policy():
 
 
 def test_names_parse_and_select():
-    assert parse_policy("loop-uncertainty@7", 50).overrides == {"curation.budget_per_batch": 7}
+    assert parse_policy("loop-uncertainty@7", 50).overrides == {
+        "curation.budget_per_batch": 7,
+        "demo.feedback_share": 0.0,
+    }
+    assert parse_policy("configured", 50).overrides == {}  # the demo's loop, feedback too
     for bad, why in (("loop-random", "needs a budget"), ("static@3", "takes no budget"),
                      ("greedy@3", "unknown")):  # fmt: skip
         with pytest.raises(ValueError, match=why):
