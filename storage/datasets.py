@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,9 +21,9 @@ import pyarrow.compute as pc
 
 from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
+from storage.manifests import claim_id, content_sha, id_pattern
 
-_ID_RE = re.compile(r"^ds-(\d{4,})\Z")
-_CLAIM_RE = re.compile(r"^\.ds-(\d{4,})\.claim\Z")
+_ID_RE = id_pattern("ds")
 
 
 @dataclass(frozen=True)
@@ -84,30 +82,6 @@ def split_key(request_id: str, attrs: Mapping[str, Any] | None, group_attr: str 
     if group_attr and attrs and attrs.get(group_attr) not in (None, ""):
         return f"group:{attrs[group_attr]}"
     return request_id
-
-
-def _content_sha(manifest: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in manifest.items() if k != "sha256"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _claim_id(home: DataHome) -> str:
-    """Reserve the next `ds-NNNN` with O_EXCL on a claim file: two creators never share an id."""
-    folder = home.datasets
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        used = [
-            int(m[1])
-            for name in os.listdir(folder)
-            if (m := _ID_RE.match(name.removesuffix(".json")) or _CLAIM_RE.match(name))
-        ]
-        candidate = f"ds-{max(used, default=0) + 1:04d}"
-        try:
-            os.close(os.open(folder / f".{candidate}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return candidate
-        except FileExistsError:
-            continue
 
 
 def create_dataset(
@@ -191,8 +165,8 @@ def create_dataset(
         "eval_set": eval_set,
     }
     to_json(manifest, "params")  # fail on unserializable params before claiming an id
-    manifest["id"] = _claim_id(home)
-    manifest["sha256"] = _content_sha(manifest)
+    manifest["id"] = claim_id(home.datasets, "ds")
+    manifest["sha256"] = content_sha(manifest)
     write_bytes_atomic(home.datasets / f"{manifest['id']}.json", to_json(manifest, "dataset"))
     return _from_manifest(manifest)
 
@@ -227,7 +201,7 @@ def load_dataset(home: DataHome, dataset_id: str) -> DatasetVersion:
         raise StorageError(
             f"dataset {dataset_id} does not exist in {home.datasets}: known: {list_datasets(home)}"
         ) from None
-    actual = _content_sha(manifest)
+    actual = content_sha(manifest)
     if actual != manifest.get("sha256"):
         raise StorageError(
             f"dataset {dataset_id} is corrupted: content sha256 {actual[:12]}... != recorded "

@@ -13,10 +13,7 @@ the composition (by source, row kind, slice and time bucket) and a content sha25
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,9 +22,9 @@ from typing import Any
 
 from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
+from storage.manifests import claim_id, content_sha, id_pattern
 
-_ID_RE = re.compile(r"^ev-(\d{4,})\Z")
-_CLAIM_RE = re.compile(r"^\.ev-(\d{4,})\.claim\Z")
+_ID_RE = id_pattern("ev")
 
 
 def eval_folder(home: DataHome) -> Path:
@@ -93,29 +90,6 @@ def composition(
     }
 
 
-def _content_sha(manifest: Mapping[str, Any]) -> str:
-    body = {k: v for k, v in manifest.items() if k != "sha256"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _claim_id(folder: Path) -> str:
-    """Reserve the next `ev-NNNN` with O_EXCL on a claim file: two creators never share an id."""
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        used = [
-            int(m[1])
-            for name in os.listdir(folder)
-            if (m := _ID_RE.match(name.removesuffix(".json")) or _CLAIM_RE.match(name))
-        ]
-        candidate = f"ev-{max(used, default=0) + 1:04d}"
-        try:
-            os.close(os.open(folder / f".{candidate}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            return candidate
-        except FileExistsError:
-            continue
-
-
 def create_eval_set(
     home: DataHome,
     parent: EvalSet | None,
@@ -159,8 +133,8 @@ def create_eval_set(
     }
     to_json(manifest, "eval set")  # fail on unserializable values before claiming an id
     folder = eval_folder(home)
-    manifest["id"] = _claim_id(folder)
-    manifest["sha256"] = _content_sha(manifest)
+    manifest["id"] = claim_id(folder, "ev")
+    manifest["sha256"] = content_sha(manifest)
     write_bytes_atomic(folder / f"{manifest['id']}.json", to_json(manifest, "eval set"))
     return _from_manifest(manifest)
 
@@ -194,7 +168,7 @@ def load_eval_set(home: DataHome, eval_id: str) -> EvalSet:
         raise StorageError(
             f"eval set {eval_id} does not exist in {path.parent}: known: {list_eval_sets(home)}"
         ) from None
-    actual = _content_sha(manifest)
+    actual = content_sha(manifest)
     if actual != manifest.get("sha256"):
         raise StorageError(
             f"eval set {eval_id} is corrupted: content sha256 {actual[:12]}... != recorded "

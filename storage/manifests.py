@@ -1,0 +1,57 @@
+"""What every versioned manifest in the data home shares: its content hash and its next id.
+
+Why one module: dataset versions (`ds-NNNN`) and eval set versions (`ev-NNNN`) are both JSON
+manifests checked by a hash of their content and numbered by an O_EXCL claim file, so two
+creators never share an id; one rule, written once, keeps the two stores alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def content_sha(manifest: Mapping[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON, without its own `sha256` key.
+
+    >>> content_sha({"id": "ds-0001", "sha256": "x"}) == content_sha({"id": "ds-0001"})
+    True
+    """
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def id_pattern(prefix: str) -> re.Pattern[str]:
+    """The ids of one store: `<prefix>-NNNN` (four digits or more)."""
+    return re.compile(rf"^{re.escape(prefix)}-(\d{{4,}})\Z")
+
+
+def claim_id(folder: Path, prefix: str) -> str:
+    """Reserve the next `<prefix>-NNNN` in `folder` with O_EXCL on a claim file.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> claim_id(d, "ev"), claim_id(d, "ev")
+    ('ev-0001', 'ev-0002')
+    """
+    ids = id_pattern(prefix)
+    claims = re.compile(rf"^\.{re.escape(prefix)}-(\d{{4,}})\.claim\Z")
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        used = [
+            int(m[1])
+            for name in os.listdir(folder)
+            if (m := ids.match(name.removesuffix(".json")) or claims.match(name))
+        ]
+        candidate = f"{prefix}-{max(used, default=0) + 1:04d}"
+        try:
+            os.close(os.open(folder / f".{candidate}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return candidate
+        except FileExistsError:
+            continue
