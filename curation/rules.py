@@ -20,6 +20,9 @@ class CurationRules:
     budget_per_batch: int = 20  # labels asked per production batch; 0 = ask for none
     audit_share: float = 0.2  # random share of the budget: unbiased accuracy estimates
     window_rows: int = 2000  # candidates are drawn from the most recent rows
+    # true: a quiet batch (no drift, the estimate holds, no open episode) asks only for its
+    # audit share (curation.pacing); any doubt spends the full budget
+    pace: bool = True
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -27,6 +30,8 @@ class CurationRules:
                 f"[curation] strategy = {self.strategy!r} is not one of {list(STRATEGIES)}: "
                 "pick one of them"
             )
+        if not isinstance(self.pace, bool):
+            raise ValueError(f"[curation] pace = {self.pace!r}: use true or false")
         _whole("budget_per_batch", self.budget_per_batch, 0, "use 0 (ask for no labels) or more")
         _whole("window_rows", self.window_rows, 1, "use 1 or more rows, e.g. 2000")
         share = self.audit_share

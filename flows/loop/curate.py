@@ -20,11 +20,13 @@ Retries: one layer, the adapter's (each call, with back-off, `[labelstudio] retr
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from curation.pacing import Pace, paced_budget
 from curation.sampling import pick
 from storage.queue_log import QueueLog
 from storage.state import read_state, write_state
@@ -63,13 +65,16 @@ def shown(task) -> str:
     return "input_or_uri" if task.render_uri is not None else "input"
 
 
-def picks_for(loop: Loop, budget: int, seed: int) -> pa.Table:
+def picks_for(loop: Loop, budget: int, seed: int, audit_only: bool = False) -> pa.Table:
     """What to send for labels, over the latest `[curation] window_rows` champion rows, with
     queued and labeled ids excluded and rows with nothing a labeler can see left out: ranked
     inside DuckDB (the benchmarked path: 10M rows in 1.01x of one hand-written query), cut
     by `curation.sampling.pick`. The audit draw orders eligible rows by a seeded hash of the
-    request id, so it is uniform and does not depend on row order."""
+    request id, so it is uniform and does not depend on row order. `audit_only`: every pick
+    is an audit pick (a quiet batch, `curation.pacing`)."""
     r = loop.cfg.curation
+    if audit_only:
+        r = replace(r, audit_share=1.0)
     ranked = loop.queries.ranked_candidates(
         r.window_rows, r.strategy, budget, seed, r.audit_share, shown(loop.task)
     )
@@ -178,6 +183,26 @@ def send_to_labelstudio(loop: Loop, project_id: int) -> dict:
     }
 
 
+def batch_pace(loop: Loop) -> Pace:
+    """`[curation] pace`: this batch's budget from the last drift verdict (about the serving
+    champion), its label-free estimate and the trigger episode (`curation.pacing`)."""
+    r = loop.cfg.curation
+    champion = loop.registry.get("champion")
+    verdict = read_state(loop.home, "last_drift") or {}
+    about = verdict.get("status") in {"ok", "drift"} and verdict.get("champion") == champion
+    est = verdict.get("estimate") or {}
+    low = est.get("low") if est.get("low") is not None else est.get("accuracy")
+    episode = read_state(loop.home, "trigger_episode") or {}
+    return paced_budget(
+        r.budget_per_batch,
+        r.audit_count(r.budget_per_batch),
+        drift=bool(verdict.get("dataset_drift")) if about and champion else None,
+        estimate_low=None if low is None else float(low),
+        threshold=loop.cfg.trigger.accuracy_threshold,
+        episode_open=bool(episode.get("open")),
+    )
+
+
 def clock_seed() -> int:
     """The audit draw's seed when a person runs `curate` without one (the CLI's default).
     Drivers of the loop (`run_round`) always pass theirs, so their draws replay."""
@@ -190,20 +215,29 @@ def curate(loop: Loop, budget: int | None = None, seed: int | None = None) -> di
     Returns the flow's result; when nothing is picked nor waiting, `{candidates, selected: 0,
     imported: 0, note}` and the home is left as it was.
     """
-    budget = loop.cfg.curation.budget_per_batch if budget is None else budget
+    pace = None
+    if (
+        budget is None
+    ):  # the configured budget, paced when `[curation] pace` (an explicit one is not)
+        budget = loop.cfg.curation.budget_per_batch
+        if loop.cfg.curation.pace:
+            pace = batch_pace(loop)
+            budget = pace.budget
     if budget < 0:
         raise ValueError(f"budget = {budget} must be zero or more")
     seed = clock_seed() if seed is None else seed
     loop.steps("check-labelstudio", check_labelstudio, loop)
-    picks = picks_for(loop, budget, seed)
+    audit_only = pace is not None and pace.audit_only
+    picks = picks_for(loop, budget, seed, audit_only)
+    paced = {} if pace is None else {"pace": pace.reason}
     note = not_shown_note(loop.task, _meta(picks, b"not_shown"))
     if picks.num_rows == 0 and loop.queries.pending_labels() == 0:
         # nothing to queue and nothing waiting to be imported: leave the home as it is
         return {"candidates": _meta(picks, b"eligible"), "selected": 0, "imported": 0,
-                "note": note}  # fmt: skip
+                "note": note, **paced}  # fmt: skip
     project_id = loop.steps("connect-labelstudio", connect, loop)
     picked = loop.steps("select-samples", select_samples, loop, budget, seed, picks)
     sent = loop.steps("send-to-labelstudio", send_to_labelstudio, loop, project_id)
-    result = {**picked, **sent, "note": note}
+    result = {**picked, **sent, "note": note, **paced}
     write_state(loop.home, "last_curate", {**result, "ts": datetime.now(UTC).isoformat()})
     return result
