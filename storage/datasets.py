@@ -10,7 +10,6 @@ are the test side, every other row trains.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 
 from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
-from storage.manifests import claim_id, content_sha, id_pattern
+from storage.manifests import claim_id, content_sha, id_pattern, read_checked
 
 _ID_RE = id_pattern("ds")
 
@@ -195,19 +194,9 @@ def load_dataset(home: DataHome, dataset_id: str) -> DatasetVersion:
             "pass one from list_datasets()"
         )
     path = home.datasets / f"{dataset_id}.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StorageError(
-            f"dataset {dataset_id} does not exist in {home.datasets}: known: {list_datasets(home)}"
-        ) from None
-    actual = content_sha(manifest)
-    if actual != manifest.get("sha256"):
-        raise StorageError(
-            f"dataset {dataset_id} is corrupted: content sha256 {actual[:12]}... != recorded "
-            f"{str(manifest.get('sha256'))[:12]}...: restore {path} or create a new dataset"
-        )
-    return _from_manifest(manifest)
+    known = list_datasets(home) if not path.is_file() else []
+    fix = f"restore {path} or create a new dataset"
+    return _from_manifest(read_checked(path, f"dataset {dataset_id}", known, fix))
 
 
 def list_datasets(home: DataHome) -> list[str]:

@@ -13,7 +13,6 @@ the composition (by source, row kind, slice and time bucket) and a content sha25
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from typing import Any
 
 from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
-from storage.manifests import claim_id, content_sha, id_pattern
+from storage.manifests import claim_id, content_sha, id_pattern, read_checked
 
 _ID_RE = id_pattern("ev")
 
@@ -162,19 +161,9 @@ def load_eval_set(home: DataHome, eval_id: str) -> EvalSet:
             "pass one from list_eval_sets()"
         )
     path = eval_folder(home) / f"{eval_id}.json"
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StorageError(
-            f"eval set {eval_id} does not exist in {path.parent}: known: {list_eval_sets(home)}"
-        ) from None
-    actual = content_sha(manifest)
-    if actual != manifest.get("sha256"):
-        raise StorageError(
-            f"eval set {eval_id} is corrupted: content sha256 {actual[:12]}... != recorded "
-            f"{str(manifest.get('sha256'))[:12]}...: restore {path} from a backup"
-        )
-    return _from_manifest(manifest)
+    known = list_eval_sets(home) if not path.is_file() else []
+    fix = f"restore {path} from a backup"
+    return _from_manifest(read_checked(path, f"eval set {eval_id}", known, fix))
 
 
 def list_eval_sets(home: DataHome) -> list[str]:

@@ -55,3 +55,24 @@ def claim_id(folder: Path, prefix: str) -> str:
             return candidate
         except FileExistsError:
             continue
+
+
+def read_checked(path: Path, what: str, known: list[str], fix: str) -> dict[str, Any]:
+    """A manifest read back and checked against its recorded hash: a missing file names the
+    known ids, a changed one is refused with `fix` (what to do), never used.
+
+    `what` names it in errors ("dataset ds-0003", "eval set ev-0002").
+    """
+    from storage.home import StorageError
+
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StorageError(f"{what} does not exist in {path.parent}: known: {known}") from None
+    actual = content_sha(manifest)
+    if actual != manifest.get("sha256"):
+        raise StorageError(
+            f"{what} is corrupted: content sha256 {actual[:12]}... != recorded "
+            f"{str(manifest.get('sha256'))[:12]}...: {fix}"
+        )
+    return manifest

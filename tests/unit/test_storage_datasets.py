@@ -57,7 +57,9 @@ def test_tampered_manifest_is_refused(tmp_path):
         load_dataset(home, "ds-0001")
     with pytest.raises(StorageError, match="'../ds-0001' is not a dataset id"):
         load_dataset(home, "../ds-0001")
-    with pytest.raises(StorageError, match="dataset ds-0009 does not exist"):
+    with pytest.raises(
+        StorageError, match=r"dataset ds-0009 does not exist in .*: known: \[.ds-0001.\]"
+    ):
         load_dataset(home, "ds-0009")
 
 

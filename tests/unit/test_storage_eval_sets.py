@@ -63,5 +63,7 @@ def test_tampering_is_detected(tmp_path):
         load_eval_set(home, "ev-0001")
     with pytest.raises(StorageError, match="is not an eval set id"):
         load_eval_set(home, "../ev-0001")
-    with pytest.raises(StorageError, match="eval set ev-0009 does not exist"):
+    with pytest.raises(
+        StorageError, match=r"eval set ev-0009 does not exist in .*: known: \[.ev-0001.\]"
+    ):
         load_eval_set(home, "ev-0009")
