@@ -18,9 +18,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
-from storage.manifests import claim_id, content_sha, id_pattern, read_checked
+from storage.manifests import id_pattern, read_checked, store_new
 
 _ID_RE = id_pattern("ds")
 
@@ -163,11 +162,7 @@ def create_dataset(
         "group_attr": group_attr,
         "eval_set": eval_set,
     }
-    to_json(manifest, "params")  # fail on unserializable params before claiming an id
-    manifest["id"] = claim_id(home.datasets, "ds")
-    manifest["sha256"] = content_sha(manifest)
-    write_bytes_atomic(home.datasets / f"{manifest['id']}.json", to_json(manifest, "dataset"))
-    return _from_manifest(manifest)
+    return _from_manifest(store_new(home.datasets, "ds", manifest, "params"))
 
 
 def _from_manifest(m: Mapping[str, Any]) -> DatasetVersion:

@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from storage.atomic import to_json, write_bytes_atomic
 from storage.home import DataHome, StorageError
-from storage.manifests import claim_id, content_sha, id_pattern, read_checked
+from storage.manifests import id_pattern, read_checked, store_new
 
 _ID_RE = id_pattern("ev")
 
@@ -130,12 +129,7 @@ def create_eval_set(
         "params": dict(params),
         "added": len(new_ids),
     }
-    to_json(manifest, "eval set")  # fail on unserializable values before claiming an id
-    folder = eval_folder(home)
-    manifest["id"] = claim_id(folder, "ev")
-    manifest["sha256"] = content_sha(manifest)
-    write_bytes_atomic(folder / f"{manifest['id']}.json", to_json(manifest, "eval set"))
-    return _from_manifest(manifest)
+    return _from_manifest(store_new(eval_folder(home), "ev", manifest, "eval set"))
 
 
 def _from_manifest(m: Mapping[str, Any]) -> EvalSet:

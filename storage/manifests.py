@@ -76,3 +76,18 @@ def read_checked(path: Path, what: str, known: list[str], fix: str) -> dict[str,
             f"{str(manifest.get('sha256'))[:12]}...: {fix}"
         )
     return manifest
+
+
+def store_new(folder: Path, prefix: str, manifest: dict[str, Any], what: str) -> dict[str, Any]:
+    """Give `manifest` the next `<prefix>-NNNN` id and its hash, and write it whole (atomic).
+
+    It is serialized once before an id is claimed, so a value JSON cannot hold fails with
+    `what` named (e.g. "params") and leaves no id used. Returns the manifest as stored.
+    """
+    from storage.atomic import to_json, write_bytes_atomic
+
+    to_json(manifest, what)
+    manifest["id"] = claim_id(folder, prefix)
+    manifest["sha256"] = content_sha(manifest)
+    write_bytes_atomic(folder / f"{manifest['id']}.json", to_json(manifest, what))
+    return manifest

@@ -262,3 +262,13 @@ def run_demo(root: Path) -> DemoRun:
         env=demo_env,
     )
     return DemoRun(proc, root, cfg, env, ls_port, prefect_port, token, password)
+
+
+def save_screenshot(page, path: Path, label: str) -> int:
+    """A full-page PNG of `page` at `path` (a test artifact in pytest's tmp dir), checked to
+    be a real image, not an empty page; returns its size in bytes."""
+    page.screenshot(path=str(path), full_page=True)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, (path, len(data))
+    print(f"{label} screenshot: {path} ({len(data)} bytes)")
+    return len(data)

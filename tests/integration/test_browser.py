@@ -31,6 +31,7 @@ except ImportError:  # the `browser` fixture fails with the fix
 from curation.labelstudio import LabelStudioAdapter
 from curation.labelstudio_annotate import AnnotatingAdapter
 from retrain.tabular.schema import INPUT_SCHEMA
+from tests.support import save_screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -286,10 +287,6 @@ def test_report_card_page(browser, tmp_path):
         assert slices["device=b"] == ["2", "0.000", "0.500", "+0.500"]
         assert slices["device=(missing)"] == ["1", "1.000", "0.000", "-1.000"]
 
-        shot = tmp_path / "report-card.png"
-        page.screenshot(path=str(shot), full_page=True)
-        data = shot.read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-        print(f"report card screenshot: {shot} ({len(data)} bytes)")
+        save_screenshot(page, tmp_path / "report-card.png", "report card")
     finally:
         page.close()

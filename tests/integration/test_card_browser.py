@@ -20,7 +20,7 @@ import pytest
 
 from evaluation import card_text as ct
 from tests.integration.test_browser import browser  # noqa: F401 (the module's one browser)
-from tests.support import write_config
+from tests.support import save_screenshot, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -121,11 +121,7 @@ def test_card_of_a_trained_model_in_the_browser(browser, digits_card, tmp_path):
         widths = imgs.evaluate_all("els => els.map(e => e.naturalWidth)")
         assert len(widths) == shown and all(w > 0 for w in widths), widths
 
-        shot = tmp_path / "report-card-trained.png"
-        page.screenshot(path=str(shot), full_page=True)
-        data = shot.read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-        print(f"trained report card screenshot (pytest tmp dir): {shot} ({len(data)} bytes)")
+        save_screenshot(page, tmp_path / "report-card-trained.png", "trained report card")
     finally:
         page.close()
     assert time.monotonic() - t0 < 20
