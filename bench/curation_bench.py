@@ -11,7 +11,11 @@ champion row, deduplicated by request id, excluding queued or labeled ids:
   (the choice happens in DuckDB; `curation.sampling.pick` applies the budget rule to the two
   short lists);
 * `hand_written`: one SQL statement over the same Parquet files, written for this job.
-Runs alternate; the picks of both are compared (same ids, same reasons). `--old-path` also
+Runs alternate; the picks of both are compared (same ids, same reasons).
+`--diversity kcenter` (and/or `--stratify pred`) times loopwright's spread path instead: the
+same query plus a pool of `pool_factor` x budget rows with their features, then k-center
+greedy in NumPy (`curation.diversity`), against the same plain top-k hand-written query
+(what it costs over the plain job; the picks differ by design, so they are not compared). `--old-path` also
 times the first half of the previous way once: `Queries.candidates(rows)` (every candidate
 into Arrow; the NumPy `select` that followed is gone).
 """
@@ -32,7 +36,7 @@ import pyarrow as pa
 from bench import synth
 from bench.common import emit, machine, median
 from curation.rules import CurationRules
-from curation.sampling import pick
+from curation.sampling import pick, pool_args
 from storage.home import DataHome
 from storage.parquet_parts import write_partitioned
 from storage.queries import Queries
@@ -124,6 +128,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--old-path", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--diversity", default="none", choices=["none", "kcenter"])
+    ap.add_argument("--stratify", default="")
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args()
     root = Path(f"/tmp/loopwright-bench-curation-{args.rows}")
@@ -133,6 +139,9 @@ def main() -> None:
         print(f"built {root} in {time.perf_counter() - t0:.0f} s", flush=True)
     home = DataHome(root)
     q = Queries(home)
+    rules = CurationRules(
+        strategy="margin", audit_share=0.2, diversity=args.diversity, stratify=args.stratify
+    )
     seconds: dict[str, list[float]] = {"loopwright": [], "hand_written": []}
     cpu: dict[str, list[float]] = {"loopwright": [], "hand_written": []}
     results = {}
@@ -141,8 +150,10 @@ def main() -> None:
         for side in order:
             t0, c0 = time.perf_counter(), time.process_time()
             if side == "loopwright":
-                ranked = q.ranked_candidates(None, "margin", args.budget, rep, 0.2)
-                out = pick(ranked, args.budget, CurationRules(strategy="margin", audit_share=0.2))
+                ranked = q.ranked_candidates(
+                    None, "margin", args.budget, rep, 0.2, **pool_args(rules, args.budget)
+                )
+                out = pick(ranked, args.budget, rules)
             else:
                 out = hand_written(home, args.budget, 0.2, rep)
             seconds[side].append(time.perf_counter() - t0)
@@ -152,11 +163,16 @@ def main() -> None:
     same = lw["request_id"].to_pylist() == hw["request_id"].to_pylist() and (
         lw["reason"].to_pylist() == hw["reason"].to_pylist()
     )
+    if rules.spread:  # spread picks differ from top-k by design: check the audit share only
+        n_audit = rules.audit_count(args.budget)
+        same = lw["request_id"].to_pylist()[:n_audit] == hw["request_id"].to_pylist()[:n_audit]
     med = {s: median(v) for s, v in seconds.items()}
     result = {
         "machine": machine(),
         "rows": args.rows,
         "budget": args.budget,
+        "diversity": args.diversity,
+        "stratify": args.stratify,
         "seconds": seconds,
         "cpu_seconds": cpu,
         "median_seconds": med,

@@ -8,6 +8,8 @@ candidates, so accuracy on audit labels stays an unbiased estimate.
 The draw and the ranking happen inside DuckDB, over every eligible row of the log
 (`storage.Queries.ranked_candidates`: the audit order is a seeded hash of the request id, so
 it does not depend on row order); `pick` applies the budget rule to those two short lists.
+Under `[curation] diversity` or `stratify` the uncertainty picks come from a third short
+list, a pool of the most uncertain rows with their features, spread by `curation.diversity`.
 The scorers below say what the logged `confidence`, `margin` and `entropy` columns mean.
 """
 
@@ -17,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.diversity import spread_picks
 from curation.rules import CurationRules
 from storage.log_views import PICKS_SCHEMA
 
@@ -65,6 +68,47 @@ def entropy_scores(probs: np.ndarray) -> np.ndarray:
     return np.maximum(-terms.sum(axis=1), 0.0)  # no -0.0
 
 
+def pool_args(rules: CurationRules, budget: int) -> dict:
+    """The `ranked_candidates` keywords that bring the pool `pick` spreads picks over
+    (nothing when the picks are plain top-k): `pool_factor` x budget rows under
+    `diversity = "kcenter"`, the budget per stratum under quotas alone.
+
+    >>> pool_args(CurationRules(diversity="kcenter", pool_factor=3, stratify="pred"), 10)
+    {'pool': 30, 'stratum': 'pred'}
+    >>> pool_args(CurationRules(), 10)
+    {}
+    """
+    if not rules.spread or budget <= 0:
+        return {}
+    size = rules.pool_size(budget) if rules.diversity == "kcenter" else budget
+    return {"pool": size, "stratum": rules.stratify}
+
+
+def spread_rest(ranked: pa.Table, audit: pa.Table, n: int, rules: CurationRules) -> pa.Table:
+    """The `n` uncertainty picks from the 'pool' rows (audit picks left out), spread by
+    `curation.diversity.spread_picks`: over their features under `diversity = "kcenter"`,
+    in quotas per stratum under `stratify`."""
+    pool = ranked.filter(pc.equal(ranked.column("kind"), "pool"))
+    pool = pool.filter(pc.invert(pc.is_in(pool.column("request_id"), audit.column("request_id"))))
+    if n <= 0 or pool.num_rows == 0:
+        return pool.slice(0, 0)
+    vectors = pool.column("features").to_pylist()
+    width = max((len(v) for v in vectors if v is not None), default=0)
+    x = np.full((pool.num_rows, max(width, 1)), np.nan)
+    for i, v in enumerate(vectors):
+        if v is not None and len(v) == width and width:
+            x[i] = v
+    strata = pool.column("stratum").to_pylist()  # None: not logged, its own stratum
+    chosen = spread_picks(
+        pool.column("score").to_pylist(),
+        pool.column("request_id").to_pylist(),
+        n,
+        features=x if width and rules.diversity == "kcenter" else None,
+        strata=strata if rules.stratify else None,
+    )
+    return pool.take(pa.array(chosen, pa.int64()))
+
+
 def pick(ranked: pa.Table, budget: int, rules: CurationRules) -> pa.Table:
     """The labels to ask for: a random audit share of `budget` first, then the most uncertain
     rows (or, under strategy "random", more random rows).
@@ -96,11 +140,15 @@ def pick(ranked: pa.Table, budget: int, rules: CurationRules) -> pa.Table:
     audit = drawn.slice(0, n_audit)
     if rules.strategy == "random":
         rest, why = drawn.slice(n_audit, budget - n_audit), "random"
+    elif rules.spread and "features" in ranked.column_names:
+        rest = spread_rest(ranked, audit, budget - n_audit, rules)
+        why = "uncertainty"
     else:
         top = ranked.filter(pc.equal(ranked.column("kind"), "top"))
         top = top.filter(pc.invert(pc.is_in(top.column("request_id"), audit.column("request_id"))))
         top = top.sort_by([("score", "descending"), ("request_id", "ascending")])
         rest, why = top.slice(0, budget - n_audit), "uncertainty"
+    rest = rest.select(["request_id", "score"])
     reasons = ["audit"] * audit.num_rows + [why] * rest.num_rows
     ids = [audit.column("request_id").combine_chunks(), rest.column("request_id").combine_chunks()]
     scores = [audit.column("score").combine_chunks(), rest.column("score").combine_chunks()]

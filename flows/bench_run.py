@@ -286,7 +286,7 @@ def observe(loop, world, job: Job) -> dict:
     total, fit_s = 0, 0.0
     for i in range(world.n_batches):
         champion = loop.registry.get("champion")  # the model that serves batch i
-        predict = loop.predictor(champion)
+        predict = loop.served_predictor(champion)  # with its label-shift correction, if any
         table = world.table(i)
         # measured before any label of this batch exists: no row of it was ever labeled;
         # decoded through the loop's cache (the same arrays), so `score` finds them decoded
@@ -321,7 +321,7 @@ def observe(loop, world, job: Job) -> dict:
             if not r.promoted and r.rollout_decision != "started":
                 refusals.append({"batch": i, "reasons": why})
         if r.promoted:  # by the gate at once, or by a rollout reaching 100 % (any round)
-            new_right = correct(loop.predictor(loop.registry.get("champion")), hx, hy)
+            new_right = correct(loop.served_predictor(loop.registry.get("champion")), hx, hy)
             how = "gate" if result.get("promoted") else "rollout"
             promotions.append(promotion_record(i, old_right, new_right, how, why))
     return {

@@ -114,6 +114,10 @@ def status_table(info: dict) -> Table:
         from flows.status import rollout_line
 
         t.add_row("rollout", rollout_line(info["rollout"]))
+    if info.get("label_shift"):
+        from flows.status import label_shift_line
+
+        t.add_row("label shift", label_shift_line(info["label_shift"]))
     t.add_row("pending labels", str(info["pending_labels"]))
     t.add_row("labels", json.dumps(info["labels"]))
     t.add_row("predictions", str(info["predictions"]))

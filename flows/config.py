@@ -34,6 +34,7 @@ from evaluation.gate import GateRules
 from evaluation.rollout import RolloutRules
 from flows.config_checks import ConfigError, check_driver_section, coerce
 from flows.serving.settings import ServingConfig
+from retrain.label_shift import LabelShiftRules
 from retrain.rules import RetrainRules
 from retrain.trigger_rules import TriggerRules
 from storage.settings import StorageSettings
@@ -175,6 +176,7 @@ class Config:
     rollout: RolloutRules = field(default_factory=RolloutRules)
     serving: ServingConfig = field(default_factory=ServingConfig)  # `loopwright serve-model`
     estimate: EstimateRules = field(default_factory=EstimateRules)  # label-free estimate
+    label_shift: LabelShiftRules = field(default_factory=LabelShiftRules)  # prior correction
 
     @property
     def home_path(self) -> Path:
@@ -284,6 +286,7 @@ def load_config(
 #: sections whose dataclass checks itself (a package's rules)
 _RULE_SECTIONS = {"drift", "curation", "trigger", "retrain", "gate", "rollout"}
 _RULE_SECTIONS.add("serving")  # flows.serving.settings.ServingConfig checks itself
+_RULE_SECTIONS.add("label_shift")  # retrain.label_shift.LabelShiftRules
 
 
 def _known_section(

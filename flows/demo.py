@@ -167,9 +167,12 @@ class PrefectStages:
         return result["round"]
 
 
-def true_accuracy(loop, version: str, world, i: int) -> float:
+def true_accuracy(loop, version: str, world, i: int, served: bool = True) -> float:
+    """Held-out accuracy of `version` on batch i's world: as served (its label-shift
+    correction applied, if any) or, `served=False`, its raw posteriors (the static line)."""
     x, y = world.heldout(i)
-    return float((loop.predictor(version)(x).argmax(axis=1) == y).mean())
+    predict = loop.served_predictor(version) if served else loop.predictor(version)
+    return float((predict(x).argmax(axis=1) == y).mean())
 
 
 def outcome_text(result: dict) -> str:
@@ -270,7 +273,7 @@ def _replay(scenario_path, run_id, config_path, home, progress, seed) -> dict:
             curve.phases.append(world.phase(i))
             curve.versions.append(champion)
             curve.champion.append(true_accuracy(loop, champion, world, i))
-            curve.initial.append(true_accuracy(loop, initial, world, i))
+            curve.initial.append(true_accuracy(loop, initial, world, i, served=False))
             table = world.table(i)
             said = simulated_feedback(
                 table.column("request_id").to_pylist(), world.truth, cfg.demo.feedback_share

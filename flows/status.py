@@ -61,8 +61,36 @@ def collect(loop: Loop, history: int = 20) -> dict:
         "demo": demo,
         "serving": serving(loop),
         "rollout": rollout_status(loop.home),
+        "label_shift": label_shift_status(loop),
         "next": None if aliases.get("champion") else no_champion_hint(loop),
     }
+
+
+def label_shift_status(loop: Loop) -> dict | None:
+    """The last label-shift estimate and the correction the champion is served with now."""
+    last = read_state(loop.home, "label_shift")
+    champion = loop.registry.get("champion")
+    served = loop.registry.priors().get(champion) if champion else None
+    if last is None and served is None:
+        return None
+    return {"last": last, "served": served}
+
+
+def label_shift_line(info: dict | None) -> str:
+    """One status line: the correction served, else the last estimate's reason.
+
+    >>> label_shift_line({"last": {"reason": "12 rows < min_rows 400: no estimate"}, "served": None})
+    'raw posteriors (12 rows < min_rows 400: no estimate)'
+    >>> label_shift_line({"last": None, "served": {"shift": 0.21, "weights": [2.0, 0.5]}})
+    'corrected: prior moved 0.21 (weights 2, 0.5)'
+    """
+    if not info:
+        return "off"
+    served, last = info.get("served"), info.get("last") or {}
+    if served:
+        weights = ", ".join(f"{w:g}" for w in served["weights"])
+        return f"corrected: prior moved {served.get('shift')} (weights {weights})"
+    return f"raw posteriors ({last.get('reason', 'no estimate yet')})"
 
 
 def serving(loop: Loop) -> dict:

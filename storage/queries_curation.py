@@ -166,6 +166,8 @@ class CurationQueries:
         seed: int = 0,
         audit_share: float = 0.2,
         shown: str | None = None,
+        pool: int = 0,
+        stratum: str = "",
     ) -> pa.Table:
         """The two short lists curation picks from, computed inside DuckDB over
         `candidates(window_rows)` (`None`: every champion row), without moving the candidates
@@ -181,12 +183,21 @@ class CurationQueries:
         `shown` keeps only rows a labeler can be shown: "input" (an `input` was logged) or
         "input_or_uri" (an `input` or an `input_uri`); None keeps every row. Only the
         candidates' own rows are read for it (late, inside their time range).
+
+        `pool` > 0 adds kind 'pool' rows: the `pool` most uncertain eligible rows (per
+        stratum when `stratum` is "pred" or "attrs.<key>"), with their `stratum` and
+        `features` (read late, for those rows only): what `curation.diversity` spreads the
+        uncertainty picks over. Without it the result has no `stratum`/`features` columns.
         """
         check_rows(window_rows, "window_rows", allow_none=True)
         check_pick_args(budget, strategy, audit_share)
         if shown not in SHOWN_SQL:
             raise StorageError(f"shown = {shown!r}: use one of {list(SHOWN_SQL)}")
+        check_rows(pool, "pool")
+        group = stratum_sql(stratum)
         columns = "request_id, ts, role, confidence, margin, entropy, file_index, file_row_number"
+        if pool and group != "NULL":
+            columns += ", pred" if stratum == "pred" else ", attrs"
         # a window is chosen first (`choose_window`), in memory of the window's size
         keys = first_per_request(columns) if window_rows is None else chosen_rows(columns)
         visible = (
@@ -197,6 +208,18 @@ class CurationQueries:
                   AND p.ts = c.ts AND ({SHOWN_SQL[shown]}))"""
         )
         hidden = "" if shown is None else ", hidden"
+        pool_keys, no_pool, pool_rows = "", "", ""
+        if pool:  # the pool's wide column (features) is read for its own rows only
+            pool_keys = f", ({group})::VARCHAR AS stratum, file_index, file_row_number, ts"
+            no_pool = ", NULL::VARCHAR AS stratum, NULL::FLOAT[] AS features"
+            per = "" if group == "NULL" else "PARTITION BY stratum "
+            pool_rows = f"""
+            UNION ALL
+            SELECT 'pool', e.request_id, e.score, e.draw, n{hidden}, e.stratum, p.features
+            FROM (SELECT * FROM eligible
+                  QUALIFY row_number() OVER ({per}ORDER BY score DESC, request_id) <= $pool) e
+            JOIN predictions_raw p ON p.file_index = e.file_index
+              AND p.file_row_number = e.file_row_number AND p.ts = e.ts, counts"""
         sql = f"""
             WITH recent AS (
               SELECT * FROM ({keys}) WHERE role = 'champion'
@@ -208,7 +231,7 @@ class CurationQueries:
             ),
             eligible AS (
               SELECT request_id, {SCORE_SQL[strategy]} AS score,
-                     hash(request_id || $salt) AS draw
+                     hash(request_id || $salt) AS draw{pool_keys}
               FROM {visible} v
             ),
             counts AS (
@@ -217,12 +240,12 @@ class CurationQueries:
             ),
             audit AS (SELECT * FROM eligible ORDER BY draw, request_id LIMIT $budget),
             top AS (SELECT * FROM eligible ORDER BY score DESC, request_id LIMIT $budget)
-            SELECT 'draw' AS kind, request_id, score, draw, n{hidden} FROM audit, counts
+            SELECT 'draw' AS kind, request_id, score, draw, n{hidden}{no_pool} FROM audit, counts
             UNION ALL
-            SELECT 'top', request_id, score, draw, n{hidden} FROM top, counts
+            SELECT 'top', request_id, score, draw, n{hidden}{no_pool} FROM top, counts
             UNION ALL
-            SELECT 'counts', NULL, NULL, NULL, n{hidden} FROM counts"""
-        params = {"budget": int(budget), "salt": f"#{int(seed)}"}
+            SELECT 'counts', NULL, NULL, NULL, n{hidden}{no_pool} FROM counts{pool_rows}"""
+        params = {"budget": int(budget), "salt": f"#{int(seed)}"} | ({"pool": pool} if pool else {})
 
         def go(con: duckdb.DuckDBPyConnection) -> pa.Table:
             if window_rows is not None:
@@ -230,6 +253,22 @@ class CurationQueries:
             return con.sql(sql, params=params).to_arrow_table()
 
         return self._run(("predictions", "queue", "labels"), go)
+
+
+def stratum_sql(stratum: str) -> str:
+    """The SQL of a `[curation] stratify` value over the candidate rows ("NULL": no strata).
+
+    >>> stratum_sql("pred"), stratum_sql("attrs.device"), stratum_sql("")
+    ('pred', "attrs['device']", 'NULL')
+    """
+    if stratum == "":
+        return "NULL"
+    if stratum == "pred":
+        return "pred"
+    key = stratum.removeprefix("attrs.")
+    if stratum.startswith("attrs.") and key and "'" not in key:
+        return f"attrs['{key}']"
+    raise StorageError(f'stratum = {stratum!r}: use "", "pred" or "attrs.<key>"')
 
 
 def check_pick_args(budget: int, strategy: str, audit_share: float) -> None:

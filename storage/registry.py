@@ -250,7 +250,7 @@ class Registry:
         try:
             data = json.loads(self.home.registry_file.read_text())
         except FileNotFoundError:
-            return {"aliases": {}, "weights": {}, "history": []}
+            return {"aliases": {}, "weights": {}, "history": [], "priors": {}}
         except json.JSONDecodeError as err:
             raise StorageError(
                 f"{self.home.registry_file} is not valid JSON ({err}): restore it from a backup"
@@ -259,6 +259,7 @@ class Registry:
             "aliases": dict(data.get("aliases", {})),
             "weights": dict(data.get("weights", {})),
             "history": list(data.get("history", [])),
+            "priors": dict(data.get("priors", {})),
         }
 
     def snapshot(self) -> dict:
@@ -401,6 +402,49 @@ class Registry:
             event = self._event(data, alias, current, value, reason, actor, "weight")
             event["version"] = data["aliases"].get(alias)
             data["weights"][alias] = value
+            write_json_atomic(self.home.registry_file, data, "registry")
+            return event
+
+    def priors(self) -> dict[str, dict]:
+        """The label-shift corrections served, by version (`retrain.label_shift`)."""
+        return self._read()["priors"]
+
+    def set_prior(
+        self, version: str, correction: dict | None, *, reason: str, actor: str = "loopwright"
+    ) -> dict:
+        """Serve `version`'s posteriors re-weighted by `correction["weights"]` (one per class:
+        estimated prior / training prior), or raw again with None; return the history event
+        (kind "prior", alias "-", from/to the weights). Written in the registry so that every
+        server and score-batch picks it up with the routing, for this version only."""
+        self._check_reason(reason, actor)
+        if not self.exists(version):
+            raise StorageError(
+                f"model {version} does not exist: known versions are {self.versions()}"
+            )
+        if correction is not None:
+            weights = correction.get("weights")
+            n = len(self.meta(version).get("classes") or [])
+            if (
+                not isinstance(weights, list)
+                or len(weights) != n
+                or not all(isinstance(w, int | float) and w > 0 for w in weights)
+            ):
+                raise StorageError(
+                    f"correction for {version}: weights must be {n} positive numbers (one "
+                    f"per class), got {weights!r}"
+                )
+        with self._lock():
+            data = self._read()
+            old = (data["priors"].get(version) or {}).get("weights")
+            event = self._event(
+                data, "-", old, None if correction is None else correction["weights"],
+                reason, actor, "prior",
+            )  # fmt: skip
+            event["version"] = version
+            if correction is None:
+                data["priors"].pop(version, None)
+            else:
+                data["priors"][version] = {**correction, "ts": event["ts"]}
             write_json_atomic(self.home.registry_file, data, "registry")
             return event
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.home import DataHome, StorageError
 from storage.registry import checked_target
@@ -28,6 +28,13 @@ class Routing:
     canary_weight: float
     shadow: str | None
     revision: int
+    #: label-shift corrections by version: the weights its posteriors are served with
+    #: (`retrain.label_shift.reweight`); a version not here is served raw
+    priors: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def weights_for(self, version: str | None) -> tuple[float, ...] | None:
+        """The label-shift weights `version` is served with, or None (raw posteriors)."""
+        return self.priors.get(version) if version is not None else None
 
     def role_for(self, routing_key: str) -> str:
         """ "canary" when this key goes to the canary, else "champion"."""
@@ -42,7 +49,7 @@ def read_routing(home: DataHome) -> Routing:
 
     >>> import tempfile
     >>> read_routing(DataHome(tempfile.mkdtemp()))
-    Routing(champion=None, canary=None, canary_weight=0.0, shadow=None, revision=0)
+    Routing(champion=None, canary=None, canary_weight=0.0, shadow=None, revision=0, priors={})
     """
     try:
         data = json.loads(home.registry_file.read_text())
@@ -62,6 +69,11 @@ def read_routing(home: DataHome) -> Routing:
         canary_weight=weight,
         shadow=aliases.get("shadow"),
         revision=int(history[-1]["seq"]) if history else 0,
+        priors={
+            v: tuple(float(w) for w in c["weights"])
+            for v, c in data.get("priors", {}).items()
+            if isinstance(c, dict) and c.get("weights")
+        },
     )
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from curation.pacing import Pace, paced_budget
-from curation.sampling import pick
+from curation.sampling import pick, pool_args
 from storage.queue_log import QueueLog
 from storage.state import read_state, write_state
 
@@ -76,8 +76,9 @@ def picks_for(loop: Loop, budget: int, seed: int, audit_only: bool = False) -> p
     if audit_only:
         r = replace(r, audit_share=1.0)
     ranked = loop.queries.ranked_candidates(
-        r.window_rows, r.strategy, budget, seed, r.audit_share, shown(loop.task)
-    )
+        r.window_rows, r.strategy, budget, seed, r.audit_share, shown(loop.task),
+        **pool_args(r, budget),
+    )  # fmt: skip
     return pick(ranked, budget, r)
 
 

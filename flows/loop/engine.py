@@ -156,6 +156,19 @@ class Loop:
         self._predictors[version] = predict
         return predict
 
+    def served_predictor(self, version: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The posteriors `version` is served with now: its predict_proba with the label-shift
+        correction of the registry applied (`retrain.label_shift.reweight`); what a user of
+        the serving endpoint gets, and what the benchmark measures."""
+        from retrain.label_shift import reweight
+        from storage.routing import read_routing
+
+        predict = self.predictor(version)
+        weights = read_routing(self.home).weights_for(version)
+        if weights is None:
+            return predict
+        return lambda x: reweight(predict(x), weights)
+
     def cached_drift_reference(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The drift reference of a champion (its training rows' features and its outputs on
         them): both are fixed once the champion is, so it is computed once per key."""
@@ -181,10 +194,17 @@ class Loop:
         return self.steps("score", score_table, self, table)
 
     def drift_check(self) -> dict:
-        """Compare recent traffic with the reference window; the verdict is `last_drift`."""
+        """Compare recent traffic with the reference window; the verdict is `last_drift`.
+        With `[label_shift] enabled`, the champion's class prior is re-estimated too and its
+        served correction updated (`flows.loop.adapt`): the verdict's `label_shift`."""
         from flows.loop.drift import check
 
-        return self.steps("drift-statistics", check, self)
+        verdict = self.steps("drift-statistics", check, self)
+        if self.cfg.label_shift.enabled:
+            from flows.loop.adapt import adapt
+
+            verdict = {**verdict, "label_shift": self.steps("label-shift", adapt, self)}
+        return verdict
 
     def curate(self, budget: int | None = None, seed: int | None = None) -> dict:
         """Pick what people should label and send it to the labeler."""

@@ -27,6 +27,7 @@ from retrain.dataset_policy import (
     row_kind,
     select_rows,
 )
+from retrain.label_shift import label_prior
 from retrain.training import finetune_epochs, fit
 from retrain.triggers import TriggerDecision
 from storage.datasets import DatasetVersion, create_dataset, split_key, split_of
@@ -169,6 +170,8 @@ def train(loop: Loop, ds: DatasetVersion, labeled: pa.Table, champion: str | Non
         "parent": champion,
         "mode": cfg.mode if champion else "scratch",
         "reference_confidence": reference_confidence,
+        # the class mix its posteriors assume: what a label-shift correction divides by
+        "train_prior": label_prior(y, len(loop.task.classes), weights),
         "train": {
             "rows": result.n_train,
             "epochs": result.epochs,

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from retrain.label_shift import reweight
 from storage.home import StorageError
 from storage.prediction_log import (
     SHADOW_SUFFIX,
@@ -164,6 +165,8 @@ def score_table(loop: Loop, table: pa.Table) -> dict:
             continue
         whole = len(idx) == len(ids)
         probs = loop.predictor(version)(x if whole else x[idx])
+        if role != "shadow":  # served posteriors carry the version's label-shift correction
+            probs = reweight(probs, routing.weights_for(version))
 
         def pick(seq, idx=idx, whole=whole):
             return seq if whole or seq is None else [seq[k] for k in idx]

@@ -24,6 +24,7 @@ from flows.serving.settings import ServingConfig
 from flows.serving.shadow import ShadowJob, ShadowScorer
 from flows.serving.sink import Scored, open_sink
 from flows.serving.stats import Metrics, StatsRing
+from retrain.label_shift import reweight
 from retrain.task import Task
 from storage.home import DataHome
 from storage.routing import Routing, in_canary
@@ -142,6 +143,7 @@ class Service:
                 continue
             try:
                 probs = np.asarray(self.models.predictor(version)(parsed.x[idx]))
+                probs = reweight(probs, routing.weights_for(version))  # label shift
             except Exception as exc:
                 raise PredictFailed(version, role, exc) from None
             preds = probs.argmax(axis=1)

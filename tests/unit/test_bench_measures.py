@@ -201,6 +201,8 @@ class _Loop:
     def predictor(self, version):
         return lambda x: np.eye(2)[np.asarray(MODELS[version])[np.asarray(x, dtype=int)]]
 
+    served_predictor = predictor  # no label-shift correction in this world
+
     def decode_inputs(self, inputs):
         return np.asarray(inputs)
 

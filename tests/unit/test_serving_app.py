@@ -156,6 +156,21 @@ def test_a_new_champion_serves_without_a_restart(home):
     }
 
 
+def test_a_label_shift_correction_is_served_and_logged_without_a_restart(home):
+    weights = [4.0] + [0.5] * 9
+    with client(home) as c:
+        raw = np.array(c.post("/v1/predict", json=BODY).json()["predictions"][0]["probs"])
+        Registry(home).set_prior("v0001", {"weights": weights, "shift": 0.3}, reason="EM")
+        body = {"instances": [{"request_id": "r2", "input": [4] * 64}]}
+        fixed = np.array(c.post("/v1/predict", json=body).json()["predictions"][0]["probs"])
+    expected = raw * np.array(weights) / (raw * np.array(weights)).sum()
+    np.testing.assert_allclose(fixed, expected, rtol=1e-5)
+    assert fixed[0] > raw[0]
+    logged = {r["request_id"]: r["probs"] for r in rows(home)}
+    np.testing.assert_allclose(logged["r2"], fixed, rtol=1e-5)  # served = logged
+    np.testing.assert_allclose(logged["r1"], raw, rtol=1e-5)
+
+
 def test_canary_gets_the_keys_under_its_weight_and_a_key_sticks(home):
     reg = Registry(home)
     reg.set_alias("canary", "v0002", reason="rollout")

@@ -8,7 +8,10 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["storage.prediction_log", "storage.datasets"])
+@pytest.mark.parametrize(
+    "name",
+    ["storage.prediction_log", "storage.datasets", "storage.queries_curation", "storage.routing"],
+)
 def test_doctests(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name))
     assert result.attempted > 0 and result.failed == 0
