@@ -113,6 +113,10 @@ def _unit_hash(request_id: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
+def _ranked(reason: str) -> bool:
+    return reason == "uncertainty" or str(reason).startswith("cohort:")
+
+
 def queue_scores(rows: Sequence[Mapping[str, Any]]) -> list[float]:
     """The pre-annotation `score` of each queued row (`request_id`, `reason`, curation
     `score`) for Label Studio's uncertainty sampling, which serves the lowest first.
@@ -128,7 +132,7 @@ def queue_scores(rows: Sequence[Mapping[str, Any]]) -> list[float]:
     [0.5, 0.8, -2.0, -1.0]
     """
     unc = [1.0 / (1.0 + max(float(r["score"]), 0.0)) for r in rows
-           if r["reason"] == "uncertainty" and r.get("score") is not None]  # fmt: skip
+           if _ranked(r["reason"]) and r.get("score") is not None]  # fmt: skip
     lo, hi = (min(unc), max(unc)) if len(unc) > 1 and max(unc) > min(unc) else (0.0, 1.0)
     out = []
     for r in rows:
@@ -138,7 +142,7 @@ def queue_scores(rows: Sequence[Mapping[str, Any]]) -> list[float]:
         elif reason.startswith("like:"):
             sim = 0.0 if score is None else min(max(float(score), -1.0), 1.0)
             out.append(-(1.0 + sim) / 2.0)
-        elif reason == "uncertainty" and score is not None:
+        elif _ranked(reason) and score is not None:  # a cohort's pick: an uncertainty score
             out.append(1.0 / (1.0 + max(float(score), 0.0)))
         else:  # audit (and anything unranked): a seeded uniform place in the range
             out.append(lo + (hi - lo) * _unit_hash(str(r["request_id"])))

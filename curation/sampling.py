@@ -162,3 +162,46 @@ def pick(ranked: pa.Table, budget: int, rules: CurationRules) -> pa.Table:
     ).replace_schema_metadata(
         {"eligible": str(int(n_eligible))} | ({"not_shown": str(int(hidden))} if counted else {})
     )
+
+
+def quota_count(share: float, picks: int) -> int:
+    """Uncertainty picks a cohort's quota reserves: round(share x picks), at least 1 when the
+    share is positive and there is a pick to give.
+
+    >>> quota_count(0.25, 16), quota_count(0.01, 16), quota_count(0.0, 16), quota_count(0.5, 0)
+    (4, 1, 0, 0)
+    """
+    if share <= 0 or picks <= 0:
+        return 0
+    return min(picks, max(1, round(share * picks)))
+
+
+def with_quota(picks: pa.Table, cohort_rows: pa.Table, n: int, reason: str) -> pa.Table:
+    """`picks` with up to `n` of the cohort's rows (`cohort_rows`: request_id, score, most
+    uncertain first) in place of the lowest-scored uncertainty picks; rows already picked
+    are skipped, audit picks are never replaced. The cohort's picks get `reason`.
+
+    >>> p = pa.table({"request_id": ["a", "b", "c"], "reason": ["audit", "uncertainty",
+    ...               "uncertainty"], "score": [0.1, 0.9, 0.8]}, schema=PICKS_SCHEMA)
+    >>> q = with_quota(p, pa.table({"request_id": ["b", "z"], "score": [0.9, 0.4]}), 1, "cohort:x")
+    >>> q["request_id"].to_pylist(), q["reason"].to_pylist()
+    (['a', 'b', 'z'], ['audit', 'uncertainty', 'cohort:x'])
+    """
+    taken = set(picks.column("request_id").to_pylist())
+    rows = [r for r in cohort_rows.to_pylist() if r["request_id"] not in taken]
+    reasons = picks.column("reason").to_pylist()
+    replaceable = [i for i, r in enumerate(reasons) if r == "uncertainty"]
+    k = min(int(n), len(rows), len(replaceable))
+    if k == 0:
+        return picks
+    dropped = set(sorted(replaceable, key=lambda i: picks.column("score")[i].as_py())[:k])
+    kept = picks.take(pa.array([i for i in range(picks.num_rows) if i not in dropped], pa.int64()))
+    extra = pa.table(
+        {
+            "request_id": pa.array([r["request_id"] for r in rows[:k]], pa.string()),
+            "reason": pa.array([reason] * k, pa.string()),
+            "score": pa.array([float(r["score"]) for r in rows[:k]], pa.float64()),
+        },
+        schema=PICKS_SCHEMA,
+    )
+    return pa.concat_tables([kept, extra]).replace_schema_metadata(picks.schema.metadata)

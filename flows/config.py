@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from curation.cohorts import Cohort, parse_cohorts
 from curation.drift_rules import DriftRules
 from curation.rules import CurationRules
 from evaluation.estimate import EstimateRules
@@ -177,6 +178,8 @@ class Config:
     serving: ServingConfig = field(default_factory=ServingConfig)  # `loopwright serve-model`
     estimate: EstimateRules = field(default_factory=EstimateRules)  # label-free estimate
     label_shift: LabelShiftRules = field(default_factory=LabelShiftRules)  # prior correction
+    # `[[cohort]]` tables (curation.cohorts): named predicates over the prediction log
+    cohorts: tuple[Cohort, ...] = ()
 
     @property
     def home_path(self) -> Path:
@@ -213,8 +216,12 @@ def load_config(
             raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
         origin = str(p)
 
-    sections = {f.name: f for f in fields(Config)}
+    sections = {f.name: f for f in fields(Config) if f.name != "cohorts"}
     values: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    try:  # `[[cohort]]`: an array of tables, read (and its predicates run) by curation.cohorts
+        cohorts = parse_cohorts(raw.pop("cohort", None))
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (from {origin})") from None
     for section, body in raw.items():
         _known_section(section, sections, f"unknown section [{section}] in {origin}", "[{}]")
         if not isinstance(body, dict):
@@ -280,7 +287,7 @@ def load_config(
         except ValueError as exc:  # a rule's own range check, or a driver section's
             where = _origins(str(exc), values[section])
             raise ConfigError(f"{exc} (from {where})") from None
-    return Config(**built)
+    return Config(**built, cohorts=cohorts)
 
 
 #: sections whose dataclass checks itself (a package's rules)

@@ -7,6 +7,7 @@ driver fires on the same numbers, and a test hands `assess` evidence made by han
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -114,6 +115,9 @@ class TriggerEvidence:
     confidence_min_rows: int
     gates: tuple[tuple[str, bool], ...] = ()
     labels_since_refused: int | None = None
+    #: (name, mean confidence or None, rows, confidence_drop rule) of each `[[cohort]]` with
+    #: a rule, from the last drift verdict about this champion
+    cohorts: tuple[tuple[str, float | None, int, float], ...] = ()
 
 
 def assess(
@@ -227,7 +231,39 @@ def level_decisions(rules, evidence, correct, mean, n_recent) -> list[TriggerDec
         )
     if rules.every_rows:
         decisions.append(periodic_trigger(int(evidence.served), rules.every_rows))
+    if evidence.cohorts and reference is not None:
+        decisions.append(
+            cohort_trigger(evidence.cohorts, float(reference), evidence.confidence_min_rows)
+        )
     return decisions
+
+
+def cohort_trigger(
+    cohorts: Sequence[tuple[str, float | None, int, float]], reference: float, min_rows: int
+) -> TriggerDecision:
+    """Fire when a cohort's mean confidence is more than its `confidence_drop` below the
+    champion's validation confidence, on `min_rows` of its rows or more (kind "cohort").
+
+    >>> d = cohort_trigger([("night", 0.70, 50, 0.1), ("day", 0.88, 400, 0.1)], 0.9, 20)
+    >>> d.fire, d.kind, d.reasons[0]
+    (True, 'cohort', 'cohort night: mean confidence 0.700 is 0.200 below the champion 0.900 (rule 0.1, 50 rows)')
+    """
+    fired, why, numbers = False, [], {}
+    for name, conf, rows, rule in cohorts:
+        if conf is None or rows < min_rows:
+            why.append(f"cohort {name}: {rows} recent rows ({min_rows} needed): waiting")
+            continue
+        drop = reference - float(conf)
+        numbers[name] = {"confidence": float(conf), "rows": int(rows), "drop": round(drop, 4)}
+        hit = drop > rule
+        fired |= hit
+        text = (f"cohort {name}: mean confidence {conf:.3f} is {drop:.3f} below the champion "
+                f"{reference:.3f} (rule {rule}, {rows} rows)")  # fmt: skip
+        if hit:
+            why.insert(0, text)
+        else:
+            why.append(text + ": within the rule")
+    return TriggerDecision(fired, "cohort" if fired else "none", tuple(why), numbers)
 
 
 def backed_off(

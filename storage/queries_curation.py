@@ -20,6 +20,7 @@ from storage.duckdb_conn import open_duckdb
 from storage.home import StorageError
 from storage.log_views import (
     CANDIDATE_COLUMNS,
+    FIRST_LOGGED,
     SCORE_SQL,
     check_rows,
     choose_window,
@@ -251,6 +252,52 @@ class CurationQueries:
             if window_rows is not None:
                 choose_window(con, window_rows, True, "role = 'champion'")
             return con.sql(sql, params=params).to_arrow_table()
+
+        return self._run(("predictions", "queue", "labels"), go)
+
+    def members(self, where: str, request_ids: Sequence[str]) -> set[str]:
+        """Which of `request_ids` satisfy the SQL predicate `where` on their logged row (the
+        first logged, as every reader sees it): a cohort's members (`curation.cohorts`)."""
+        if not request_ids:
+            return set()
+        wanted = pa.table({"request_id": pa.array(sorted(set(request_ids)), pa.string())})
+        sql = f"""SELECT request_id FROM (
+                    SELECT * FROM predictions_raw r
+                    WHERE r.request_id IN (SELECT request_id FROM wanted)
+                    QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY {FIRST_LOGGED}) = 1
+                  ) WHERE ({where})"""
+
+        def go(con: duckdb.DuckDBPyConnection) -> set[str]:
+            con.register("wanted", wanted)
+            return {r[0] for r in con.execute(sql).fetchall()}
+
+        return self._run(("predictions",), go)
+
+    def cohort_top(
+        self, window_rows: int, strategy: str, n: int, where: str, shown: str | None = None
+    ) -> pa.Table:
+        """The `n` most uncertain eligible rows (as `ranked_candidates` counts them: champion,
+        not queued, not labeled, shown) of the latest `window_rows` that satisfy `where`:
+        what a cohort's curation quota picks from. Columns request_id, score."""
+        check_rows(window_rows, "window_rows")
+        check_pick_args(n, strategy, 0.0)
+        if shown not in SHOWN_SQL:
+            raise StorageError(f"shown = {shown!r}: use one of {list(SHOWN_SQL)}")
+        sql = f"""
+            WITH recent AS (SELECT p.* FROM predictions_raw p SEMI JOIN chosen c
+                   ON p.file_index = c.file_index AND p.file_row_number = c.file_row_number
+                   AND p.ts = c.ts),
+            eligible AS (
+              SELECT p.request_id, {SCORE_SQL[strategy]} AS score FROM recent p
+              WHERE p.role = 'champion' AND ({SHOWN_SQL[shown]}) AND ({where})
+                AND NOT EXISTS (SELECT 1 FROM queue_raw q WHERE q.request_id = p.request_id)
+                AND NOT EXISTS (SELECT 1 FROM labels_raw l WHERE l.request_id = p.request_id)
+            )
+            SELECT request_id, score FROM eligible ORDER BY score DESC, request_id LIMIT $n"""
+
+        def go(con: duckdb.DuckDBPyConnection) -> pa.Table:
+            choose_window(con, window_rows, True, "role = 'champion'")
+            return con.sql(sql, params={"n": int(n)}).to_arrow_table()
 
         return self._run(("predictions", "queue", "labels"), go)
 

@@ -22,6 +22,7 @@ __all__ = ["QUEUE_SCHEMA", "REASONS", "QueueLog"]
 #: uniform draw like the audit share, so unbiased too, but it trains: only `audit` is eval)
 REASONS = ("uncertainty", "audit", "random", "feedback")
 LIKE_PREFIX = "like:"  # `like:<request_id>`: a neighbour of a known failure (curate --like)
+COHORT_PREFIX = "cohort:"  # `cohort:<name>`: an uncertainty pick of a cohort's quota
 
 
 def _per_row(values: Sequence | None, n: int, name: str) -> list:
@@ -64,11 +65,13 @@ class QueueLog:
         for rid, reason, task in zip(ids, reasons, task_ids, strict=True):
             if not isinstance(rid, str) or not rid.strip():
                 raise StorageError(f"request_id {rid!r} is empty: pass the prediction's request id")
-            like = isinstance(reason, str) and reason.startswith(LIKE_PREFIX) and len(reason) > 5
+            like = isinstance(reason, str) and any(
+                reason.startswith(p) and len(reason) > len(p) for p in (LIKE_PREFIX, COHORT_PREFIX)
+            )
             if reason not in REASONS and not like:
                 raise StorageError(
                     f"reason {reason!r} for request_id {rid!r} is unknown: use one of {list(REASONS)} "
-                    "or like:<request_id>"
+                    "or like:<request_id> or cohort:<name>"
                 )
             if task is not None and (not isinstance(task, int) or isinstance(task, bool)):
                 raise StorageError(f"ls_task_id for request_id {rid!r} is {task!r}: pass an int")

@@ -84,17 +84,20 @@ WINE_LOOP_TABLES: dict[str, dict[str, object]] = {
 
 
 def wine_loop(
-    root: Path, tables: dict[str, dict[str, object]] | None = None, **loop_kw
+    root: Path, tables: dict[str, dict[str, object]] | None = None, extra: str = "", **loop_kw
 ) -> tuple[Any, Any]:
     """A `Loop` on a fresh home under `root` (config: `WINE_LOOP_TABLES` plus `tables`), with
     an in-memory Label Studio and an error-free simulated annotator, and the wine-shift world
-    it replays (batches, seed examples, truth). `loop_kw` go to `Loop` (`artifacts`, `steps`).
+    it replays (batches, seed examples, truth). `extra`: raw TOML appended (`[[cohort]]`
+    tables). `loop_kw` go to `Loop` (`artifacts`, `steps`).
     Why shared: the engine and online tests must build the same loop to compare decisions."""
     from curation.labelstudio_memory import InMemoryLabelStudio
     from flows.config import load_config
     from flows.loop.engine import Loop
 
-    path = write_config(root / "lw.toml", root / "home", **{**WINE_LOOP_TABLES, **(tables or {})})
+    path = write_config(
+        root / "lw.toml", root / "home", extra, **{**WINE_LOOP_TABLES, **(tables or {})}
+    )
     cfg = load_config(path, env={})
     sim = Loop(cfg, root / "home").task.simulation()
     scenario = sim.load_scenario(sim.find_scenario("wine-shift"))

@@ -18,6 +18,7 @@ from evaluation.gallery import build_gallery
 from evaluation.gate import decide
 from evaluation.report_card import build_card, evaluate_model, recent_mask, write_card
 from evaluation.suites import run_suites
+from flows.loop.cohorts import as_slices
 from retrain.dataset_policy import SEED_SOURCE
 from storage.datasets import DatasetVersion
 from storage.suites import list_suites
@@ -103,6 +104,9 @@ def report_card(
     under "gate" and where its files are under "paths" (None without artifacts)."""
     test = rows_for(labeled, ds.test_ids)
     x, y, attrs = xy(loop, test)
+    # `[[cohort]]` members are slices `cohort:<name>` = "in" (flows/loop/cohorts.py)
+    attrs = as_slices(loop, attrs, test.column("request_id").to_pylist())
+    keys = [*loop.task.slice_attrs, *(c.slice_key for c in loop.cfg.cohorts)]
     g = loop.cfg.gate
     not_seed = [s != SEED_SOURCE for s in test.column("source").to_pylist()]
     recent = recent_mask(example_times(test), g.recent_rows, not_seed)
@@ -112,7 +116,7 @@ def report_card(
         y=y,
         attrs=attrs,
         classes=loop.task.classes,
-        slice_keys=loop.task.slice_attrs,
+        slice_keys=keys,
         expectations=loop.task.expectations,
         latency_rows=LATENCY_ROWS if loop.artifacts else 0,
     )
@@ -148,7 +152,7 @@ def report_card(
         created=loop.registry.meta(version).get("created"),
         recent=recent,
         row_ids=test.column("request_id").to_pylist(),
-        slice_rows={k: [a.get(k) for a in attrs] for k in loop.task.slice_attrs},
+        slice_rows={k: [a.get(k) for a in attrs] for k in keys},
     )
     # edge-case suites (storage/suites.py) run on every card; the gate reads the required ones
     card["suites"] = run_suites(

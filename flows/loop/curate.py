@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from curation.pacing import Pace, paced_budget
-from curation.sampling import pick, pool_args
+from curation.sampling import pick, pool_args, quota_count, with_quota
 from storage.queue_log import QueueLog
 from storage.state import read_state, write_state
 
@@ -79,7 +79,28 @@ def picks_for(loop: Loop, budget: int, seed: int, audit_only: bool = False) -> p
         r.window_rows, r.strategy, budget, seed, r.audit_share, shown(loop.task),
         **pool_args(r, budget),
     )  # fmt: skip
-    return pick(ranked, budget, r)
+    picks = pick(ranked, budget, r)
+    if audit_only or r.strategy == "random":
+        return picks
+    return cohort_quotas(loop, picks)
+
+
+def cohort_quotas(loop: Loop, picks: pa.Table) -> pa.Table:
+    """Each `[[cohort]]` with a `quota` gets that share of the batch's uncertainty picks:
+    its most uncertain eligible rows replace the batch's least uncertain picks (reason
+    `cohort:<name>`; audit picks are never replaced), cohorts in config order."""
+    r = loop.cfg.curation
+    n_unc = picks.column("reason").to_pylist().count("uncertainty")
+    for cohort in loop.cfg.cohorts:
+        n = quota_count(cohort.quota, n_unc)
+        if not n:
+            continue
+        taken = picks.num_rows
+        rows = loop.queries.cohort_top(
+            r.window_rows, r.strategy, n + taken, cohort.where, shown(loop.task)
+        )
+        picks = with_quota(picks, rows, n, cohort.slice_key)
+    return picks
 
 
 def shown_to_labeler(task, row: dict) -> str:
@@ -140,6 +161,10 @@ def select_samples(loop: Loop, budget: int, seed: int, picks: pa.Table | None = 
         "uncertainty": queued_as.count("uncertainty"),
         "audit": queued_as.count("audit"),
         "random": queued_as.count("random"),
+        **{
+            reason: queued_as.count(reason)
+            for reason in sorted({q for q in queued_as if q.startswith("cohort:")})
+        },
     }
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from curation.drift_rules import report_due, shown_features
+from flows.loop.cohorts import cohort_report
 from flows.loop.estimate import estimate, estimate_line
 from storage.state import read_state, write_state
 
@@ -94,6 +95,8 @@ def finish(loop: Loop, now, run_id, result, champion, subject, reference, curren
         "estimate": estimate(loop, champion),  # label-free accuracy (flows/loop/estimate.py)
         "ts": now.isoformat(),
     }
+    # each [[cohort]]: share, confidence, drift and estimate (flows/loop/cohorts.py)
+    verdict["cohorts"] = cohort_report(loop, champion, verdict["estimate"])
     if loop.artifacts:
         out = loop.home.drift_reports
         out.mkdir(parents=True, exist_ok=True)
@@ -137,4 +140,26 @@ def markdown(verdict: dict) -> str:
         f"Estimated accuracy without labels: {estimate_line(verdict)}.",
         report,
     ]
+    lines += [cohort_line(name, c) for name, c in (verdict.get("cohorts") or {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def cohort_line(name: str, c: dict) -> str:
+    """One markdown line per cohort.
+
+    >>> cohort_line("night", {"rows": 40, "share": 0.2, "confidence": 0.71,
+    ...   "reference_share": 0.1, "reference_confidence": 0.9, "drift_share": 0.6,
+    ...   "dataset_drift": True, "estimate": 0.66})
+    '- cohort `night`: 40 rows (share 0.1 → 0.2), confidence 0.9 → 0.71, DRIFT (share 0.6), estimated accuracy 0.66'
+    """
+    drift = (
+        "no drift statistics"
+        if c.get("dataset_drift") is None
+        else f"{'DRIFT' if c['dataset_drift'] else 'no drift'} (share {c['drift_share']})"
+    )
+    est = c.get("estimate")
+    return (
+        f"- cohort `{name}`: {c.get('rows', 0)} rows (share {c.get('reference_share')} → "
+        f"{c.get('share')}), confidence {c.get('reference_confidence')} → {c.get('confidence')}, "
+        f"{drift}, estimated accuracy {'n/a' if est is None else est}"
+    )

@@ -45,11 +45,12 @@ def window_rows(loop: Loop, champion: str | None) -> pa.Table:
             loop.cfg.drift.window_rows,
             model_version=champion,
             role="champion",
-            columns=("confidence", "attrs"),
+            columns=("request_id", "confidence", "attrs"),
         )
     )
     if not batches:
-        return pa.table({"confidence": pa.array([], pa.float32()), "attrs": pa.array([])})
+        return pa.table({"request_id": pa.array([], pa.string()),
+                         "confidence": pa.array([], pa.float32()), "attrs": pa.array([])})  # fmt: skip
     return pa.Table.from_batches(batches)
 
 
@@ -107,7 +108,13 @@ def estimate(loop: Loop, champion: str | None) -> dict:
     else:
         pairs = own_audit(loop, champion, rules.audit_rows)
     window = window_rows(loop, champion)
-    attrs = [_attrs(a) for a in window.column("attrs").to_pylist()]
+    from flows.loop.cohorts import as_slices  # cohorts are slices `cohort:<name>` = "in"
+
+    attrs = as_slices(
+        loop,
+        [_attrs(a) for a in window.column("attrs").to_pylist()],
+        window.column("request_id").to_pylist(),
+    )
     return estimate_accuracy(
         [p[0] for p in pairs],
         [bool(p[1]) for p in pairs],

@@ -53,6 +53,12 @@ def evidence(loop: Loop, champion: str) -> TriggerEvidence:
     about = drift.get("status") in {"ok", "drift"} and drift.get("champion") == champion
     served = loop.queries.count_predictions(model_version=champion) if cfg.every_rows else 0
     gates = gate_verdicts(loop)
+    seen = (drift.get("cohorts") or {}) if about else {}
+    cohorts = tuple(
+        (c.name, (seen.get(c.name) or {}).get("confidence"),
+         int((seen.get(c.name) or {}).get("rows") or 0), c.confidence_drop)
+        for c in loop.cfg.cohorts if c.confidence_drop
+    )  # fmt: skip
     return TriggerEvidence(
         audit_correct=correct,
         reference_confidence=None if reference is None else float(reference),
@@ -62,6 +68,7 @@ def evidence(loop: Loop, champion: str) -> TriggerEvidence:
         confidence_min_rows=min(100, loop.cfg.drift.window_rows),
         gates=gates,
         labels_since_refused=labels_since_refused(loop, gates),
+        cohorts=cohorts,
     )
 
 
