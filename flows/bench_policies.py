@@ -20,8 +20,10 @@ from pathlib import Path
 
 KINDS = (
     "configured", "static", "oracle", "periodic-random", "loop-random", "loop-uncertainty",
-    "online",
+    "online", "river-arf", "river-hat",
 )  # fmt: skip
+#: River's stream learners, prequential on every label (flows/bench_river.py): the anchor
+RIVER = ("river-arf", "river-hat")
 #: kinds whose budget is part of the name (`loop-uncertainty@20`)
 BUDGETED = ("periodic-random", "loop-random", "loop-uncertainty")
 #: kinds that retrain through loopwright's triggers and gate (detection delay, false triggers)
@@ -79,6 +81,12 @@ def online() -> Policy:
     """The configured loop with rollouts on: a candidate the gate passes serves as canary
     through `[rollout] steps` before it is champion (`flows/bench_online.py` runs it)."""
     return Policy("online", None, dict(ONLINE_OVERRIDES))
+
+
+def river(kind: str) -> Policy:
+    """A River learner trained test-then-train on every label (no loop, no config): what a
+    stream-learning user would run on the same stream."""
+    return Policy(kind, None, dict(NO_FEEDBACK))
 
 
 def static() -> Policy:
@@ -149,6 +157,8 @@ def parse_policy(name: str, batch_size: int) -> Policy:
         if budget:
             raise ValueError(f"policy {name!r}: {kind} takes no budget; write {kind!r}")
         named = {"configured": configured, "static": static, "online": online}
+        if kind in RIVER:
+            return river(kind)
         return named.get(kind, lambda: oracle(batch_size))()
     if not budget.isdigit() or int(budget) < 1:
         raise ValueError(

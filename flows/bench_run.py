@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flows.bench_policies import Policy, policy_config
+from flows.bench_policies import RIVER, Policy, policy_config
 from flows.loop.feedback import simulated_feedback
 from flows.loop.round import run_round
 
@@ -252,6 +252,11 @@ def run_job(job: Job) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     cfg = policy_config(job.policy, job.config)
     world = _world(cfg, job.scenario, job.seed)
+    if job.policy.kind in RIVER:  # the stream-learning anchor: no loop (flows/bench_river.py)
+        from flows.bench_river import run_river
+        from retrain.task import load_task
+
+        return run_river(job, cfg, world, load_task(cfg.task.plugin, cfg.task.classes))
     home, boot_s = _home(job, world)
     try:
         if job.labelstudio is not None:
