@@ -95,6 +95,11 @@ def status_table(info: dict) -> Table:
     from flows.status import estimate_line
 
     t.add_row("estimated accuracy", estimate_line(drift))
+    if drift and drift.get("cohorts"):
+        from flows.loop.drift_outcome import cohort_line
+
+        for name, c in drift["cohorts"].items():
+            t.add_row(f"cohort {name}", cohort_line(name, c).split(": ", 1)[1])
     trig = info["last_trigger"]
     t.add_row(
         "last trigger",

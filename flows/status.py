@@ -40,6 +40,7 @@ def collect(loop: Loop, history: int = 20) -> dict:
                 "ts",
                 "reason",
                 "estimate",
+                "cohorts",
             )
         }
         if drift

@@ -47,7 +47,11 @@ class DatasetVersion:
         return len(self.test_ids)
 
 
-def split_of(request_id: str, test_share: float = 0.2) -> Literal["train", "test"]:
+#: the share of request ids (or groups) the stable split sends to evaluation
+TEST_SHARE = 0.2
+
+
+def split_of(request_id: str, test_share: float = TEST_SHARE) -> Literal["train", "test"]:
     """Stable split: the first 8 bytes of sha256(request_id) as a fraction of 2**64.
 
     >>> split_of("req-1") == split_of("req-1")
@@ -88,7 +92,7 @@ def create_dataset(
     policy: str,
     params: Mapping[str, Any],
     parent_model: str | None,
-    test_share: float = 0.2,
+    test_share: float = TEST_SHARE,
     group_attr: str | None = None,
     eval_ids: Collection[str] | None = None,
     eval_set: str | None = None,

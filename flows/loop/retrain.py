@@ -30,7 +30,7 @@ from retrain.dataset_policy import (
 from retrain.label_shift import label_prior
 from retrain.training import finetune_epochs, fit
 from retrain.triggers import TriggerDecision
-from storage.datasets import DatasetVersion, create_dataset, split_key, split_of
+from storage.datasets import TEST_SHARE, DatasetVersion, create_dataset, split_key, split_of
 from storage.eval_sets import EvalSet, composition, create_eval_set, latest_eval_set
 from storage.registry import AliasConflict
 from storage.state import append_event, write_state
@@ -87,7 +87,11 @@ def form_eval_set(loop: Loop, labeled: pa.Table) -> tuple[EvalSet, set[str]]:
         [_bucket(attrs[i], srcs[i], ts[i]) for i in mine],
         loop.task.slice_attrs,
     )
-    params = {"group_attr": group_attr, "audit_to_eval": cfg.audit_to_eval, "test_share": 0.2}
+    params = {
+        "group_attr": group_attr,
+        "audit_to_eval": cfg.audit_to_eval,
+        "test_share": TEST_SHARE,
+    }
     ev = create_eval_set(
         loop.home, parent, [ids[i] for i in new], [labels[i] for i in new], new_groups, comp,
         params,

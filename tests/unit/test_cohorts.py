@@ -148,6 +148,18 @@ def test_the_engine_reads_cohorts_in_every_stage(tmp_path):
     for trig in fired:  # a firing cohort rule says its numbers
         assert trig["fire"] and trig["numbers"]["cohort"]["unsure"]["drop"] > 0.05
     assert read_state(loop.home, "last_drift")["cohorts"].keys() == {"unsure", "first-phase"}
+    # status: the JSON carries them, the table has a line per cohort
+    from rich.console import Console
+
+    from flows.cli_ops import status_table
+    from flows.status import collect
+
+    info = collect(loop)
+    assert info["last_drift"]["cohorts"].keys() == {"unsure", "first-phase"}
+    console = Console(record=True, width=200)
+    console.print(status_table(info))
+    text = console.export_text()
+    assert "cohort unsure" in text and "cohort first-phase" in text
 
 
 def test_a_cohort_is_a_slice_of_the_report_card(tmp_path):

@@ -145,6 +145,11 @@ def test_the_engine_corrects_a_champion_whose_class_mix_moved(tmp_path):
     assert weights[0] > 1.0 and max(weights[1:]) < 1.0  # class 0 up, the others down
     assert read_routing(loop.home).weights_for(champion) == tuple(weights)
     assert read_state(loop.home, "label_shift")["status"] == "corrected"
+    from flows.status import collect, label_shift_line
+
+    info = collect(loop)["label_shift"]
+    assert info["served"]["weights"] == weights
+    assert label_shift_line(info).startswith(f"corrected: prior moved {verdict['shift']}")
     # a second check with the same traffic writes nothing new
     assert loop.drift_check()["label_shift"]["written"] is False
     # score-batch now logs the corrected posteriors of the champion
