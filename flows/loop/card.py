@@ -101,7 +101,9 @@ def report_card(
     loop: Loop, ds: DatasetVersion, labeled: pa.Table, version: str, champion: str | None
 ) -> dict:
     """The card of `version` (vs `champion`) on `ds`'s held-out rows, with the gate's verdict
-    under "gate" and where its files are under "paths" (None without artifacts)."""
+    under "gate" and where its files are under "paths" (None without artifacts). The champion
+    is judged as it is served (its label-shift correction applied, if any): a challenger must
+    beat what users get, not the raw model behind it."""
     test = rows_for(labeled, ds.test_ids)
     x, y, attrs = xy(loop, test)
     # `[[cohort]]` members are slices `cohort:<name>` = "in" (flows/loop/cohorts.py)
@@ -125,7 +127,10 @@ def report_card(
     )
     incumbent = (
         evaluate_model(
-            name="champion", version=champion, predict_proba=loop.predictor(champion), **common
+            name="champion",
+            version=champion,
+            predict_proba=loop.served_predictor(champion),
+            **common,
         )
         if champion
         else None
@@ -159,7 +164,7 @@ def report_card(
         [s.to_dict() for s in list_suites(loop.home)],
         lambda ids: suite_rows(loop, labeled, ids),
         loop.predictor(version),
-        loop.predictor(champion) if champion else None,
+        loop.served_predictor(champion) if champion else None,
         train_ids=ds.train_ids,
     )
     if loop.artifacts:  # inputs a reviewer looks at (the benchmark writes no card)
@@ -168,7 +173,7 @@ def report_card(
             test.column("input").to_pylist(),
             y,
             loop.predictor(version)(x),
-            loop.predictor(champion)(x) if champion else None,
+            loop.served_predictor(champion)(x) if champion else None,
             loop.task.classes,
             loop.task.render,
         )

@@ -90,7 +90,7 @@ def held_out(loop: Loop, champion: str, n: int) -> list[tuple[float, bool]]:
     rows = rows.slice(max(0, rows.num_rows - n))  # ascending by ts: the latest n
     if rows.num_rows == 0:
         return []
-    probs = loop.predictor(champion)(loop.decode_inputs(rows.column("input").to_pylist()))
+    probs = loop.served_predictor(champion)(loop.decode_inputs(rows.column("input").to_pylist()))
     classes = np.asarray(loop.task.classes)
     pred = classes[probs.argmax(axis=1)]
     labels = np.asarray(rows.column("label").to_pylist())

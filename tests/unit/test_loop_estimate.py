@@ -81,7 +81,7 @@ def loop(tmp_path):
     return SimpleNamespace(
         cfg=cfg, queries=Queries(home), home=home, task=SimpleNamespace(classes=CLASSES),
         registry=SimpleNamespace(meta=lambda v: {"dataset_version": "ds-0001"}),
-        predictor=predictor,
+        predictor=predictor, served_predictor=predictor,
         decode_inputs=lambda inputs: np.array([float(b.decode()) for b in inputs]),
     )  # fmt: skip
 
