@@ -123,10 +123,10 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_loopwright(
-    *args: str, env: dict[str, str], timeout: float = 900
+    *args: str, env: dict[str, str], timeout: float = 900, cwd: Path = REPO
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [LOOPWRIGHT, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [LOOPWRIGHT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 
