@@ -14,8 +14,9 @@ champion row, deduplicated by request id, excluding queued or labeled ids:
 Runs alternate; the picks of both are compared (same ids, same reasons).
 `--diversity kcenter` (and/or `--stratify pred`) times loopwright's spread path instead: the
 same query plus a pool of `pool_factor` x budget rows with their features, then k-center
-greedy in NumPy (`curation.diversity`), against the same plain top-k hand-written query
-(what it costs over the plain job; the picks differ by design, so they are not compared). `--old-path` also
+greedy in NumPy (`curation.diversity`), against the plain top-k hand-written query (what it
+costs over the plain job) and `hand_written_pool`, the same job written by hand (audit draw,
+the pool, its features read back by file and row); only the audit picks are compared. `--old-path` also
 times the first half of the previous way once: `Queries.candidates(rows)` (every candidate
 into Arrow; the NumPy `select` that followed is gone).
 """
@@ -67,6 +68,33 @@ SELECT request_id, 'uncertainty', score FROM top
 """
 
 
+# The same job as the spread path's SQL, written by hand: the audit draw, then the `pool` most
+# uncertain other rows with their features (read back by file and row, as a person would).
+HAND_WRITTEN_POOL = """
+WITH p AS (
+  SELECT request_id, role, 1.0 - CAST(margin AS DOUBLE) AS score, filename, file_row_number
+  FROM read_parquet({log}, filename=true, file_row_number=true)
+  QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts, filename) = 1
+),
+e AS (
+  SELECT request_id, score, filename, file_row_number, hash(request_id || '#{seed}') AS draw
+  FROM p WHERE role = 'champion'
+    AND request_id NOT IN (SELECT request_id FROM read_parquet({queue}))
+    AND request_id NOT IN (SELECT request_id FROM read_parquet({labels}))
+),
+audit AS (SELECT request_id, score FROM e ORDER BY draw, request_id LIMIT {n_audit}),
+pool AS (
+  SELECT * FROM e WHERE request_id NOT IN (SELECT request_id FROM audit)
+  ORDER BY score DESC, request_id LIMIT {n_pool}
+)
+SELECT request_id, 'audit' AS reason, score, NULL::FLOAT[] AS features FROM audit
+UNION ALL
+SELECT o.request_id, 'pool', o.score, r.features FROM pool o
+JOIN read_parquet({log}, filename=true, file_row_number=true) r
+  ON r.filename = o.filename AND r.file_row_number = o.file_row_number
+"""
+
+
 def build_home(root: Path, rows: int) -> DataHome:
     """Hard-link `rows` rows of the drift bench's log (or write them), then add duplicates,
     a queue and labels."""
@@ -105,15 +133,17 @@ def build_home(root: Path, rows: int) -> DataHome:
     return home
 
 
-def hand_written(home: DataHome, budget: int, share: float, seed: int) -> pa.Table:
+def hand_written(home: DataHome, budget: int, share: float, seed: int, pool: int = 0) -> pa.Table:
+    """The plain job by hand; with `pool`, the spread path's job (audit + pool + features)."""
     n_audit = max(1, round(budget * share))
 
     def glob(folder: Path) -> str:
         return f"'{folder}/**/*.parquet'"
 
-    sql = HAND_WRITTEN.format(log=glob(home.predictions), queue=glob(home.queue),
-                              labels=glob(home.labels), seed=seed, n_audit=n_audit,
-                              n_rest=budget - n_audit)  # fmt: skip
+    sql = (HAND_WRITTEN_POOL if pool else HAND_WRITTEN).format(
+        log=glob(home.predictions), queue=glob(home.queue), labels=glob(home.labels),
+        seed=seed, n_audit=n_audit, n_rest=budget - n_audit, n_pool=pool,
+    )  # fmt: skip
     con = duckdb.connect()
     try:
         return con.sql(sql).to_arrow_table()
@@ -142,11 +172,13 @@ def main() -> None:
     rules = CurationRules(
         strategy="margin", audit_share=0.2, diversity=args.diversity, stratify=args.stratify
     )
-    seconds: dict[str, list[float]] = {"loopwright": [], "hand_written": []}
-    cpu: dict[str, list[float]] = {"loopwright": [], "hand_written": []}
+    sides = ["loopwright", "hand_written"] + (["hand_written_pool"] if rules.spread else [])
+    seconds: dict[str, list[float]] = {s: [] for s in sides}
+    cpu: dict[str, list[float]] = {s: [] for s in sides}
     results = {}
+    pool = pool_args(rules, args.budget).get("pool", 0)
     for rep in range(args.repeats):
-        order = ["loopwright", "hand_written"][:: 1 if rep % 2 == 0 else -1]
+        order = sides[:: 1 if rep % 2 == 0 else -1]
         for side in order:
             t0, c0 = time.perf_counter(), time.process_time()
             if side == "loopwright":
@@ -154,6 +186,8 @@ def main() -> None:
                     None, "margin", args.budget, rep, 0.2, **pool_args(rules, args.budget)
                 )
                 out = pick(ranked, args.budget, rules)
+            elif side == "hand_written_pool":  # the same job by hand, picks spread alike
+                out = hand_written(home, args.budget, 0.2, rep, pool=pool)
             else:
                 out = hand_written(home, args.budget, 0.2, rep)
             seconds[side].append(time.perf_counter() - t0)
@@ -178,6 +212,14 @@ def main() -> None:
         "median_seconds": med,
         "median_cpu_seconds": {s: median(v) for s, v in cpu.items()},
         "ratio_loopwright_over_hand_written": med["loopwright"] / med["hand_written"],
+        **(
+            {
+                "ratio_loopwright_over_hand_written_pool": med["loopwright"]
+                / med["hand_written_pool"]
+            }
+            if "hand_written_pool" in med
+            else {}
+        ),
         "same_picks": same,
         "picked": {
             "audit": lw["reason"].to_pylist().count("audit"),
