@@ -106,6 +106,7 @@ def oracle(batch_size: int) -> Policy:
         batch_size,
         {
             "curation.budget_per_batch": batch_size,
+            "curation.pace": False,  # every row, every batch: never a quiet batch
             "curation.audit_share": 0.0,
             "curation.strategy": "random",
             "curation.window_rows": batch_size,
@@ -125,6 +126,7 @@ def periodic_random(budget: int, batch_size: int) -> Policy:
         budget,
         {
             "curation.budget_per_batch": budget,
+            "curation.pace": False,  # the yardstick spends its budget every batch
             "curation.strategy": "random",
             **TRIGGERS_OFF,
             "trigger.every_rows": PERIODIC_BATCHES * batch_size,

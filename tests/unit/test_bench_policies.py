@@ -44,6 +44,10 @@ def test_every_override_is_valid_config():
     oracle = policy_config(parse_policy("oracle", 50))
     assert (oracle.curation.budget_per_batch, oracle.curation.window_rows) == (50, 50)
     assert oracle.curation.audit_share == 0 and not oracle.gate.enabled
+    # every row of every batch: pacing (quiet batches ask for the audit share, 0 here) is off,
+    # and so for the periodic yardstick's fixed budget
+    assert oracle.curation.pace is False
+    assert policy_config(parse_policy("periodic-random@5", 50)).curation.pace is False
     assert (oracle.trigger.on_performance, oracle.trigger.on_confidence) == (False, False)
     assert oracle.trigger.every_rows == 50 and oracle.trigger.recovery_drop == 0
     periodic = policy_config(parse_policy("periodic-random@5", 50))
