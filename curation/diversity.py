@@ -156,14 +156,7 @@ def spread_picks(
     order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), str(request_ids[i])))
     names = None if strata is None else [NO_STRATUM if s is None else str(s) for s in strata]
     quota = None if names is None else quotas(names, int(n), order)
-    if features is None:
-        taken, left = [], dict(quota) if quota is not None else None
-        for i in order:
-            if len(taken) == n:
-                break
-            if left is None or left[names[i]] > 0:
-                taken.append(i)
-                if left is not None:
-                    left[names[i]] -= 1
-        return taken
-    return kcenter_greedy(standardised(features), int(n), order, names, quota)
+    # no features: every row at one point, so every distance is 0 and the greedy takes the
+    # open rows in uncertainty order (the same quota bookkeeping, written once)
+    x = np.zeros((len(order), 1)) if features is None else standardised(features)
+    return kcenter_greedy(x, int(n), order, names, quota)
