@@ -161,6 +161,12 @@ def loop(
     from retrain.task import load_task
 
     cfg = load_config(config)
+    if cfg.storage.logs_url:  # each run is a home of its own, made by copying a template's folder
+        raise typer.BadParameter(
+            f"storage.logs_url = {cfg.storage.logs_url!r}: the benchmark runs every policy on "
+            "a local home of its own; unset it (LOOPWRIGHT_STORAGE__LOGS_URL='') for bench loop",
+            param_hint="--config",
+        )
     note = adopt_scenario_task(cfg.task.plugin, cfg.task.classes, scenario)
     if note:  # the scenario names another task: it runs, in every worker (environment)
         console.print(f"[dim]{note}[/]")

@@ -81,6 +81,8 @@ def _verdict(gate: dict) -> str:
 def status_table(info: dict) -> Table:
     """The `status` dict as the table a person reads; a step that never ran says so."""
     t = Table(title=f"loopwright status · {info['home']}", show_header=False)
+    if info.get("logs") and info["logs"] != info["home"]:
+        t.add_row("logs", info["logs"])
     t.add_row("champion", str(info["champion"] or "none yet"))
     t.add_row("challenger", str(info["challenger"] or "none yet"))
     if info.get("next"):

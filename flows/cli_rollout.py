@@ -35,7 +35,7 @@ def _registry(config: str | None, home: str | None):
     cfg = config_or_fail(config)
     from pathlib import Path
 
-    return Registry(open_home(Path(home) if home else cfg.home_path))
+    return Registry(open_home(Path(home) if home else cfg.home_path, cfg.storage))
 
 
 def _show(info: dict, as_json: bool) -> None:

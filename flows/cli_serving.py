@@ -33,7 +33,7 @@ def serve_model(
 
     cfg = config_or_fail(config)
     try:
-        data_home = open_home(Path(home) if home else cfg.home_path)
+        data_home = open_home(Path(home) if home else cfg.home_path, cfg.storage)
         app = create_app(cfg, data_home)
     except (ValueError, OSError) as exc:
         fail(exc)

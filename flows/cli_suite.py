@@ -27,7 +27,7 @@ def _home(config: str | None, home: str | None):
 
     cfg = config_or_fail(config)
     try:
-        return open_home(Path(home) if home else cfg.home_path)
+        return open_home(Path(home) if home else cfg.home_path, cfg.storage)
     except (ValueError, OSError) as exc:
         fail(exc)
 

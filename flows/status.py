@@ -22,6 +22,7 @@ def collect(loop: Loop, history: int = 20) -> dict:
     demo = read_state(loop.home, "demo")
     return {
         "home": str(loop.home.root),
+        "logs": loop.home.logs_url or str(loop.home.root),  # where the four logs live
         "task": loop.task.name,
         "champion": aliases.get("champion"),
         "challenger": aliases.get("challenger"),

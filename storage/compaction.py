@@ -50,6 +50,7 @@ from storage.compaction_plan import Group, describe, plan_groups
 from storage.duckdb_conn import open_duckdb
 from storage.home import DataHome, StorageError
 from storage.log_views import DEDUP, literal
+from storage.objects import ObjectFolder
 from storage.parquet_parts import (
     DEFAULT_LAYOUT,
     META_AT,
@@ -288,6 +289,13 @@ def compact_log(
     settings = settings or StorageSettings()
     root: Path = getattr(home, log)
     report = LogReport(log)
+    if isinstance(root, ObjectFolder):
+        # its lock is a flock on the log's disk: no such lock on object storage (yet)
+        report.skipped.append(
+            f"{root}: compaction of logs on object storage is not supported yet "
+            "(readers are unaffected; parts accumulate)"
+        )
+        return report
     if not root.is_dir():
         return report
     t0 = time.perf_counter()

@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from storage.duckdb_conn import SharedDuckDB, open_duckdb, read_parts
 from storage.home import DataHome, StorageError
-from storage.parquet_parts import live_parts
+from storage.objects import ObjectFolder, local_copies
+from storage.parquet_parts import live_objects, live_parts
 from storage.part_cache import PartCache
 from storage.schemas import (
     ATTRS_TYPE,
@@ -239,6 +240,8 @@ def log_files(folder: Path) -> list[str]:
     merged file, never also the parts it replaces), sorted by path, so that every statement
     of a query sees the same files and `file_index` means the same file in each (a writer
     may add a part, or compaction remove one, meanwhile)."""
+    if isinstance(folder, ObjectFolder):  # local copies of the listed objects (objects.py)
+        return local_copies(*live_objects(folder))
     return [str(p) for p in live_parts(folder)]
 
 

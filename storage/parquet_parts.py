@@ -5,6 +5,10 @@ which the readers' `*.parquet` glob never matches), fsynced, then renamed into p
 that dies mid-write leaves only its temp file; `clean_leftovers` removes those once the pid
 encoded in the name is gone.
 
+On object storage (`storage/objects.py`, a folder is then an `ObjectFolder`) a part is
+serialised in memory and PUT once under its final name: an object appears whole or not at
+all, so there is no temporary name and nothing to clean.
+
 Compaction (`storage/compaction.py`) publishes merged files the same way; a merged file names
 the parts it replaces in its metadata, and `live_parts` is what readers list: the merged
 file without those parts.
@@ -32,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from storage.atomic import fsync_dir
+from storage.objects import ObjectFolder
 
 TMP_SUFFIX = ".parquet.tmp"
 _TMP_RE = re.compile(r"^\.[0-9a-f]{8}\.pid(?P<pid>\d+)\.(?P<host>[A-Za-z0-9_-]*)\.parquet\.tmp\Z")
@@ -124,6 +129,12 @@ def write_part(
         raise ValueError(
             f"prefix {prefix!r} is not a plain name: use letters, digits, '-' or '_' (e.g. 'part')"
         )
+    if isinstance(folder, ObjectFolder):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **layout.write_options(table.schema))
+        final = folder / _final_name(prefix)  # named after serialising, as below
+        final.put(sink.getvalue().to_pybytes())
+        return final
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(folder)
@@ -132,13 +143,17 @@ def write_part(
             pq.write_table(table, f, **layout.write_options(table.schema))
             f.flush()
             os.fsync(f.fileno())
-        stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
-        final = folder / f"{prefix}-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        final = folder / _final_name(prefix)
         publish(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return final
+
+
+def _final_name(prefix: str) -> str:
+    stamp = datetime.now(UTC).strftime(STAMP_FORMAT)
+    return f"{prefix}-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
 
 
 def part_stamp(name: str) -> datetime | None:
@@ -150,9 +165,18 @@ def part_stamp(name: str) -> datetime | None:
     return datetime.strptime(m["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
 
 
+def _objects_under(root: ObjectFolder) -> tuple[list[ObjectFolder], dict[str, int]]:
+    """The Parquet objects under `root`, by URL, and their sizes (one listing)."""
+    found = {u: int(info["size"]) for u, info in root.find().items() if u.endswith(".parquet")}
+    parts = [ObjectFolder(u, root.endpoint_url, root.cache_dir) for u in sorted(found)]
+    return parts, found
+
+
 def visible_parts(folder: Path) -> list[Path]:
     """The Parquet files directly in `folder`, in name order (the readers' tie-break order),
     superseded ones included."""
+    if isinstance(folder, ObjectFolder):
+        return [p for p in _objects_under(folder)[0] if p.parent == folder]
     try:
         return sorted(p for p in Path(folder).iterdir() if p.name.endswith(".parquet"))
     except FileNotFoundError:
@@ -166,9 +190,17 @@ MERGED_RE = re.compile(r"-c[0-9a-f]{8}\.parquet\Z")
 
 
 @functools.lru_cache(maxsize=4096)
-def _merged_meta(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], str | None]:
+def _merged_meta(
+    path: str | ObjectFolder, version: str | int, size: int
+) -> tuple[tuple[str, ...], str | None]:
+    """(sources, written at) from a merged file's footer, once per file version (`version`:
+    its mtime on disk, its ETag on object storage)."""
     try:
-        meta = pq.read_metadata(path).metadata or {}
+        if isinstance(path, ObjectFolder):
+            with path.fs.open(path.key, "rb") as f:
+                meta = pq.read_metadata(f).metadata or {}
+        else:
+            meta = pq.read_metadata(path).metadata or {}
     except (FileNotFoundError, OSError, pa.ArrowInvalid):
         return (), None
     if META_SOURCES not in meta:
@@ -182,6 +214,13 @@ def compacted_from(path: Path) -> tuple[list[str], datetime | None]:
     written; ([], None) for a part an append wrote. Footers are read once per file version."""
     if not MERGED_RE.search(path.name):
         return [], None
+    if isinstance(path, ObjectFolder):
+        try:
+            info = path.fs.info(path.key)
+        except FileNotFoundError:
+            return [], None
+        sources, at = _merged_meta(path, str(info.get("ETag")), int(info["size"]))
+        return list(sources), (datetime.fromisoformat(at) if at else None)
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -195,6 +234,8 @@ def live_parts(root: Path) -> list[Path]:
     visible part except those a merged file replaces. Listing after a merge gives the merged
     file alone; listing before gives its sources alone; never both, and a merged file
     whose sources a crash left behind hides them."""
+    if isinstance(root, ObjectFolder):
+        return live_objects(root)[0]
     if not Path(root).is_dir():
         return []
     files = sorted(Path(root).rglob("*.parquet"))
@@ -202,12 +243,22 @@ def live_parts(root: Path) -> list[Path]:
     return [p for p in files if p not in hidden]
 
 
+def live_objects(root: ObjectFolder) -> tuple[list[ObjectFolder], dict[str, int]]:
+    """`live_parts` on object storage, and every listed object's size."""
+    files, sizes = _objects_under(root)  # one listing request per 1,000 objects
+    hidden = {p.parent / s for p in files for s in compacted_from(p)[0]}
+    return [p for p in files if p not in hidden], sizes
+
+
 def clean_leftovers(root: Path) -> int:
     """Remove temp parts under `root` (recursively) whose writer process is gone; return how many.
 
     Temp files of live writers (this process included) are left alone, as are files whose name
     this module did not make. A temp file from another host is removed only after a day.
+    On object storage there are none (a part is one PUT).
     """
+    if isinstance(root, ObjectFolder):
+        return 0
     root = Path(root)
     if not root.exists():
         return 0
@@ -261,10 +312,11 @@ def write_partitioned(
     dates = utc_dates(table[date_column])
     bounds = pc.min_max(dates)
     day = bounds["min"].as_py()
+    root = root if isinstance(root, ObjectFolder) else Path(root)
     if day == bounds["max"].as_py():
-        return [write_part(table, Path(root) / f"date={day.isoformat()}", layout=layout)]
+        return [write_part(table, root / f"date={day.isoformat()}", layout=layout)]
     paths = []
     for day in sorted(pc.unique(dates).to_pylist()):
         part = table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
-        paths.append(write_part(part, Path(root) / f"date={day.isoformat()}", layout=layout))
+        paths.append(write_part(part, root / f"date={day.isoformat()}", layout=layout))
     return paths

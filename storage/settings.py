@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.objects import check_logs_url
+
 MIN_MEMORY_MB = 64
 
 
@@ -24,6 +26,9 @@ class StorageSettings:
     compact_min_parts: int = 8  # merge a run of small parts with this many (or the target size)
     compact_min_age_s: int = 60  # parts younger than this wait for the next compaction
     compact_grace_s: int = 600  # merged parts are deleted this long after the merged file appeared
+    # the append-only logs on object storage ("" = in the data home's folder): "s3://bucket/prefix"
+    logs_url: str = ""
+    endpoint_url: str = ""  # an S3-compatible server, e.g. "http://127.0.0.1:9000" ("" = AWS)
 
     @property
     def target_bytes(self) -> int:
@@ -51,4 +56,17 @@ class StorageSettings:
         for key in ("compact_min_age_s", "compact_grace_s"):
             if getattr(self, key) < 0:
                 out.append(f"storage.{key} = {getattr(self, key)}: use 0 or more seconds")
+        logs = check_logs_url(self.logs_url)
+        if logs:
+            out.append(logs)
+        if self.endpoint_url and not self.endpoint_url.startswith(("http://", "https://")):
+            out.append(
+                f"storage.endpoint_url = {self.endpoint_url!r}: use a URL such as "
+                "'http://127.0.0.1:9000' (or '' for AWS)"
+            )
+        if self.endpoint_url and not self.logs_url:
+            out.append(
+                "storage.endpoint_url is set but storage.logs_url is '': set logs_url = "
+                "'s3://bucket/prefix' to put the logs there, or remove endpoint_url"
+            )
         return out

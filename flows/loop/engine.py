@@ -71,7 +71,10 @@ class Loop:
     ) -> None:
         self.cfg = cfg
         # a path: made if missing, dead writers' leftovers cleaned (as `open_loop` opens it)
-        self.home = home if isinstance(home, DataHome) else DataHome(Path(home).resolve()).ensure()
+        if not isinstance(home, DataHome):
+            s = cfg.storage
+            home = DataHome(Path(home).resolve(), s.logs_url, s.endpoint_url).ensure()
+        self.home = home
         self.annotator = annotator
         self.artifacts = bool(artifacts)
         self.steps: Steps = steps or call

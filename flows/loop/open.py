@@ -13,16 +13,19 @@ from typing import Any
 from flows.config import load_config
 from flows.loop.engine import Loop
 from storage.home import DataHome
+from storage.settings import StorageSettings
 
 
-def open_home(root: Path) -> DataHome:
+def open_home(root: Path, storage: StorageSettings | None = None) -> DataHome:
     """The data home at `root`, made if missing, with dead writers' leftovers cleaned
-    (`DataHome.ensure` runs `storage.maintenance.clean_home`)."""
-    return DataHome(root.resolve()).ensure()
+    (`DataHome.ensure` runs `storage.maintenance.clean_home`); its logs on object storage
+    when `[storage] logs_url` says so."""
+    storage = storage or StorageSettings()
+    return DataHome(root.resolve(), storage.logs_url, storage.endpoint_url).ensure()
 
 
 def open_loop(config_path: str | None = None, home: str | None = None, **loop_kwargs: Any) -> Loop:
     """`Loop(load_config(config_path), <home or [home] path>, **loop_kwargs)`."""
     cfg = load_config(config_path)
     root = Path(home) if home else cfg.home_path
-    return Loop(cfg, open_home(root), **loop_kwargs)
+    return Loop(cfg, open_home(root, cfg.storage), **loop_kwargs)

@@ -40,6 +40,18 @@ def batch(ids: list[str], rng: np.random.Generator, model_version: str, ts=None)
     )
 
 
+def open_home(home: str):
+    """The worker's data home; its logs on object storage when the parent set the
+    `[storage]` overrides (tests/integration/test_object_storage.py)."""
+    from storage.home import DataHome
+
+    return DataHome(
+        Path(home),
+        os.environ.get("LOOPWRIGHT_STORAGE__LOGS_URL", ""),
+        os.environ.get("LOOPWRIGHT_STORAGE__ENDPOINT_URL", ""),
+    )
+
+
 def wait_for(go: Path) -> None:
     while not go.exists():
         time.sleep(0.001)
@@ -48,11 +60,10 @@ def wait_for(go: Path) -> None:
 def log(home: str, prefix: str, seed: str) -> None:
     """Append batches of random size forever; `ACK <first id> <n>` after each append returns.
     Every third batch spans two UTC dates, so it is written as two parts."""
-    from storage.home import DataHome
     from storage.prediction_log import PredictionLog
 
     rng = np.random.default_rng(int(seed))
-    plog = PredictionLog(DataHome(Path(home)))
+    plog = PredictionLog(open_home(home))
     batch(["warm-up"], rng, "v0001")  # lazy imports done before the clock starts
     say("READY")
     for i in range(10**9):
@@ -68,11 +79,10 @@ def log(home: str, prefix: str, seed: str) -> None:
 
 def write(home: str, first: str, last: str, rows: str, version: str, go: str) -> None:
     """Log request ids r-<first>..r-<last-1> in batches of `rows`, once `go` exists."""
-    from storage.home import DataHome
     from storage.prediction_log import PredictionLog
 
     rng = np.random.default_rng(int(first))
-    plog = PredictionLog(DataHome(Path(home)))
+    plog = PredictionLog(open_home(home))
     ids = [f"r-{k:07d}" for k in range(int(first), int(last))]
     say("READY")
     wait_for(Path(go))
