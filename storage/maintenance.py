@@ -18,6 +18,9 @@ from storage.parquet_parts import _pid_alive, clean_leftovers
 
 # `.tmp-<pid>-<hex>`: a model registration in progress; its pid tells whether its writer lives
 MODEL_TMP_RE = re.compile(r"^\.tmp-(\d+)-[0-9a-f]{32}\Z")
+# `.<part name>.<pid>-<hex8>.tmp`: a reader's local copy of an object being written
+# (`storage.objects.local_copies`)
+COPY_TMP_RE = re.compile(r"^\..+\.parquet\.(\d+)-[0-9a-f]{8}\.tmp\Z")
 
 
 class Layout(Protocol):
@@ -51,8 +54,21 @@ def clean_models(models: Path) -> int:
     return removed
 
 
+def clean_copies(cache: Path) -> int:
+    """Remove half-written local copies of objects whose reader process died; return how many."""
+    removed = 0
+    for path in cache.rglob("*.tmp") if cache.is_dir() else ():
+        m = COPY_TMP_RE.match(path.name)
+        if m and not _pid_alive(int(m[1])):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def clean_home(home: Layout) -> int:
-    """Remove the temp parts of dead log writers and the temp folders of dead registrations
-    in `home`; return how many."""
+    """Remove the temp parts of dead log writers, the temp folders of dead registrations and
+    the half-written object copies of dead readers in `home`; return how many."""
     logs = (home.predictions, home.labels, home.queue, home.seed)
-    return sum(clean_leftovers(folder) for folder in logs) + clean_models(home.models)
+    removed = sum(clean_leftovers(folder) for folder in logs) + clean_models(home.models)
+    cache = getattr(home.predictions, "cache_dir", "")  # logs on object storage only
+    return removed + (clean_copies(Path(cache)) if cache else 0)

@@ -98,3 +98,23 @@ def test_compaction_leaves_object_storage_logs_alone_and_says_so(tmp_path):
     report = compact_log(home, "predictions")
     assert report.groups == 0 and report.partitions == 0
     assert "not supported yet" in report.skipped[0]
+
+
+def test_the_next_open_removes_copies_a_dead_reader_left_half_written(tmp_path):
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that is gone
+    home = DataHome(tmp_path / "h", "s3://team-logs/prod", "http://127.0.0.1:9")
+    folder = tmp_path / "h" / OBJECTS_CACHE / "team-logs/prod/predictions/date=2026-12-01"
+    folder.mkdir(parents=True)
+    stale = folder / f".part-a.parquet.{dead.pid}-0123abcd.tmp"
+    live = folder / f".part-b.parquet.{os.getpid()}-0123abcd.tmp"
+    kept = folder / "part-a.parquet"
+    for p in (stale, live, kept):
+        p.write_bytes(b"x")
+    from storage.maintenance import clean_home
+
+    assert clean_home(home) == 1
+    assert not stale.exists() and live.exists() and kept.exists()
