@@ -9,8 +9,8 @@ fsync, rename, directory fsync) is one request here. A part is serialised in mem
 then named (the name's time stamp is taken after serialising, as `write_part` takes it
 after writing and before renaming), then PUT once.
 
-The filesystem is s3fs (fsspec), the one DuckDB 2.0 can read through
-(`register_filesystem`: its wheel has no httpfs, `../shared/FIELD-NOTES.md`). Credentials
+The client is s3fs (fsspec; DuckDB 2.0's wheel has no httpfs offline, so DuckDB itself
+cannot reach S3 here: `../shared/FIELD-NOTES.md`). Credentials
 come from the environment or the instance profile as boto reads them (`AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_PROFILE` ...): never from loopwright.toml, and never printed.
 `[storage] endpoint_url` points at an S3-compatible server (moto, MinIO, Ceph ...).
@@ -36,10 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEME = "s3://"
-
-
-def is_object_url(value: object) -> bool:
-    return isinstance(value, ObjectFolder) or (isinstance(value, str) and value.startswith(SCHEME))
+_BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
 def check_logs_url(url: str) -> str | None:
@@ -52,7 +49,7 @@ def check_logs_url(url: str) -> str | None:
             "'s3://bucket/prefix' (or '' to keep the logs in the local data home)"
         )
     bucket = url[len(SCHEME) :].split("/", 1)[0]
-    if len(bucket) < 3 or not all(c.isalnum() or c in "-." for c in bucket):
+    if not 3 <= len(bucket) <= 63 or not all(c in _BUCKET_CHARS for c in bucket):
         return (
             f"storage.logs_url = {url!r}: the bucket name {bucket!r} is not valid "
             "(3-63 lowercase letters, digits, '-' or '.'), e.g. 's3://loopwright-logs/prod'"

@@ -26,6 +26,7 @@ def _cfg(tmp_path, text: str):
         ('[storage]\nlogs_url = "/mnt/logs"\n', "storage.logs_url = '/mnt/logs' is not an object"),
         ('[storage]\nlogs_url = "s3://ab/x"\n', "the bucket name 'ab' is not valid"),
         ('[storage]\nlogs_url = "s3://a_b/x"\n', "the bucket name 'a_b' is not valid"),
+        ('[storage]\nlogs_url = "s3://Logs/x"\n', "the bucket name 'Logs' is not valid"),
         (
             '[storage]\nlogs_url = "s3://logs/x"\nendpoint_url = "127.0.0.1:9000"\n',
             "storage.endpoint_url = '127.0.0.1:9000': use a URL such as",
