@@ -10,7 +10,7 @@ ARGS ?=
 # extra pytest options of `make test` (both runs), e.g. PYTEST_ARGS="-x"
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-system demo demo-online test test-unit lint format labelstudio-up labelstudio-down prefect-up prefect-down clean-home
+.PHONY: setup setup-system demo demo-online test test-unit lint format labelstudio-up labelstudio-down prefect-up prefect-down s3-up s3-down clean-home
 
 setup: setup-system $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -84,3 +84,11 @@ prefect-up: $(VENV)/.installed
 
 prefect-down:
 	scripts/prefect_server.sh stop
+
+# the S3 stand-in (moto on 127.0.0.1:$${S3_PORT:-55900}, bucket loopwright) for
+# `[storage] logs_url = "s3://loopwright/..."` with `endpoint_url = "http://127.0.0.1:55900"`
+s3-up: $(VENV)/.installed
+	scripts/s3.sh start
+
+s3-down:
+	scripts/s3.sh stop
