@@ -1,11 +1,12 @@
 # Session 10 (commit 6a15340, loopwright.toml as shipped, 2 shared cores, one worker), re-run
-# on the one-loop engine: rotation-ramp, gradual-thickness, sudden-inversion (files replaced):
-#   for sc in rotation-ramp gradual-thickness sudden-inversion; do
+# on the one-loop engine: rotation-ramp, gradual-thickness, sudden-inversion, label-shift
+# (files replaced):
+#   for sc in rotation-ramp gradual-thickness sudden-inversion label-shift; do
 #     loopwright bench loop --scenario scenarios/$sc.toml --seeds 5 \
 #       --policies static,oracle,loop-uncertainty,loop-random --multipliers 1 \
 #       --degraded-checks 2 --workers 1 --json bench/loop-results/$sc.json --plot bench/loop-results/$sc.png
 #   done
-# The other files (label-shift, noise-burst, no-drift) are still the session-2 replica's, below.
+# The other files (noise-burst, no-drift) are still the session-2 replica's, below.
 # Commands run for bench/loop-results (2 shared cores, no GPU), commit a5b3005, loopwright.toml
 # as shipped (loop policies read [trigger] [drift] [curation] [retrain] [gate] from it).
 # Wall times are in bench/RESULTS.md ("Loop benchmark").
