@@ -152,6 +152,7 @@ def local_copies(parts: list[ObjectFolder], sizes: dict[str, int]) -> list[str]:
         if not _is_copy(path, sizes.get(p.url))
     ]
     fs = parts[0].fs if missing else None
+    got_now: set[Path] = set()
     for start in range(0, len(missing), DOWNLOAD_BATCH):
         chunk = missing[start : start + DOWNLOAD_BATCH]
         got = fs.cat([p.key for p, _ in chunk], on_error="omit")
@@ -163,7 +164,9 @@ def local_copies(parts: list[ObjectFolder], sizes: dict[str, int]) -> list[str]:
             tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)
-    return [str(path) for path in local if path.exists()]
+            got_now.add(path)
+    absent = {path for _, path in missing}.difference(got_now)  # gone since the listing
+    return [str(path) for path in local if path not in absent]
 
 
 def _is_copy(path: Path, size: int | None) -> bool:

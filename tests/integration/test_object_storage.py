@@ -19,7 +19,7 @@ from storage.objects import filesystem
 from storage.prediction_log import PredictionLog
 from storage.queries import Queries
 from storage.schemas import PREDICTION_SCHEMA
-from tests.reliability.helpers import spawn, wait_ready
+from tests.reliability.helpers import overlapping_writers, spawn, wait_ready
 from tests.reliability.workers import CLASSES, batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -81,19 +81,8 @@ def test_four_concurrent_writers_on_s3_lose_and_duplicate_nothing(homes, tmp_pat
         "LOOPWRIGHT_STORAGE__LOGS_URL": remote.logs_url,
         "LOOPWRIGHT_STORAGE__ENDPOINT_URL": remote.endpoint_url,
     }
-    go = tmp_path / "go"
-    span, step, rows = 1200, 600, 100  # each range overlaps its neighbour's by half
-    ranges = [(k * step, k * step + span) for k in range(4)]
-    procs = [
-        spawn("write", remote.root, lo, hi, rows, f"v000{k + 1}", go, env=env)
-        for k, (lo, hi) in enumerate(ranges)
-    ]
-    for p in procs:
-        wait_ready(p)
-    go.touch()
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0 and out.strip() == f"DONE {span}"
+    span, rows = 1200, 100  # each range overlaps its neighbour's by half
+    expected = overlapping_writers(remote.root, tmp_path / "go", span, rows, env=env)
     listed = objects(remote)
     assert len(listed) == 4 * span // rows  # one object per append, none overwritten
     fs = filesystem(remote.endpoint_url)
@@ -102,7 +91,6 @@ def test_four_concurrent_writers_on_s3_lose_and_duplicate_nothing(homes, tmp_pat
         with fs.open(url, "rb") as f:
             raw_ids += pq.read_table(f, columns=["request_id"]).column("request_id").to_pylist()
     assert len(raw_ids) == 4 * span  # every append landed; overlaps stored twice
-    expected = {f"r-{k:07d}" for lo, hi in ranges for k in range(lo, hi)}
     q = Queries(remote)
     assert q.count_predictions() == len(expected)
     ids = q.recent_predictions(10 * len(expected), columns=["request_id"])["request_id"]

@@ -32,6 +32,26 @@ def wait_ready(proc: subprocess.Popen, timeout: float = 60) -> None:
         raise RuntimeError(f"worker did not start (said {line!r}, exit {proc.poll()})")
 
 
+def overlapping_writers(
+    root: Path, go: Path, span: int, rows: int, env: dict[str, str] | None = None
+) -> set[str]:
+    """Run 4 `write` workers at once (released together by `go`), each logging `span` ids in
+    appends of `rows`, each range overlapping its neighbour's by half; assert each wrote all
+    of its ids, and return every id written."""
+    ranges = [(k * span // 2, k * span // 2 + span) for k in range(4)]
+    procs = [
+        spawn("write", root, lo, hi, rows, f"v000{k + 1}", go, env=env)
+        for k, (lo, hi) in enumerate(ranges)
+    ]
+    for p in procs:
+        wait_ready(p)
+    go.touch()
+    for p in procs:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0 and out.strip() == f"DONE {span}"
+    return {f"r-{k:07d}" for lo, hi in ranges for k in range(lo, hi)}
+
+
 def fingerprint(root: Path) -> dict[str, str]:
     """Every file and folder under `root`: relative path -> sha256 (or 'dir')."""
     out: dict[str, str] = {}

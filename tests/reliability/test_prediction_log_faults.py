@@ -17,7 +17,7 @@ from storage.home import DataHome
 from storage.parquet_parts import TMP_SUFFIX
 from storage.queries import Queries
 from storage.schemas import PREDICTION_SCHEMA
-from tests.reliability.helpers import spawn, wait_ready
+from tests.reliability.helpers import overlapping_writers, spawn, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -101,20 +101,8 @@ def test_four_concurrent_writers_with_overlapping_ids(tmp_path, record_property)
     """4 processes log at once; each id range overlaps its neighbour's by half. No row is
     lost and no reader query sees an id twice."""
     home = DataHome(tmp_path / "home").ensure()
-    go = tmp_path / "go"
-    span, step, rows = 6000, 3000, 500
-    ranges = [(k * step, k * step + span) for k in range(4)]
-    procs = [
-        spawn("write", home.root, lo, hi, rows, f"v000{k + 1}", go)
-        for k, (lo, hi) in enumerate(ranges)
-    ]
-    for p in procs:
-        wait_ready(p)
-    go.touch()
-    for p in procs:
-        out, _ = p.communicate(timeout=300)
-        assert p.returncode == 0 and out.strip() == f"DONE {span}"
-    expected = {f"r-{k:07d}" for lo, hi in ranges for k in range(lo, hi)}
+    span = 6000
+    expected = overlapping_writers(home.root, tmp_path / "go", span, rows=500)
     raw_rows = ds.dataset(home.predictions, format="parquet", partitioning="hive").count_rows()
     assert raw_rows == 4 * span  # every append landed; overlaps were stored twice
 
